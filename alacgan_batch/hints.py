@@ -6,11 +6,18 @@ with a white background is accepted too (non-white pixels are strokes).
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 import torch
 from torch.nn import functional as F
 
-HINT_SCALE = 4  # §3.4: hints live at quarter resolution
+from .errors import InputError
+from .sequence import FrameRef, frame_number, is_image, list_images, read_image
 
+HINT_SCALE = 4  # §3.4: hints live at quarter resolution
 
 def strokes_to_hint(rgb: torch.Tensor, mask: torch.Tensor, thin: bool = True) -> torch.Tensor:
     """§3.4: stroke colours Bx3xHxW in [0,1] and stroke mask Bx1xHxW in {0,1} -> hint Bx4x(H/4)x(W/4).
@@ -34,3 +41,106 @@ def strokes_to_hint(rgb: torch.Tensor, mask: torch.Tensor, thin: bool = True) ->
 def empty_hint(batch: int, height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """A hint with no strokes for frames of height x width (multiples of 4)."""
     return torch.zeros(batch, 4, height // HINT_SCALE, width // HINT_SCALE, device=device)
+
+
+# --- hint files and the frames they belong to -----------------------------------------------------
+
+
+
+
+WHITE_LEVEL = 0.98  # in an RGB hint image, pixels at least this white in every channel are paper
+_AT_FRAME = re.compile(r"^(?P<path>.+)@(?P<frame>-?\d+)$")
+
+
+@dataclass(frozen=True)
+class HintSpec:
+    """A hint file and, when written as `key.png@12`, the frame it names."""
+
+    path: Path
+    frame: int | None = None
+
+    @classmethod
+    def parse(cls, text: str | Path) -> HintSpec:
+        match = _AT_FRAME.match(str(text))
+        if match and not Path(str(text)).exists():
+            return cls(Path(match.group("path")), int(match.group("frame")))
+        return cls(Path(text))
+
+
+def _expand(specs: list[HintSpec]) -> list[tuple[HintSpec, bool]]:
+    """Folders become one spec per image; the flag says whether a lone unnumbered file may go to frame 0."""
+    out = []
+    for spec in specs:
+        if spec.path.is_dir():
+            if spec.frame is not None:
+                raise InputError(f"--hints {spec.path}@{spec.frame}: a folder of hints cannot name one frame")
+            images = sorted(list_images(spec.path))
+            if not images:
+                raise InputError(f"hint folder {spec.path} holds no images")
+            out += [(HintSpec(p), False) for p in images]
+        elif is_image(spec.path):
+            out.append((spec, True))
+        elif spec.path.exists():
+            raise InputError(f"hint {spec.path} is not a PNG, JPEG or TIFF image")
+        else:
+            raise InputError(f"hint not found: {spec.path}")
+    return out
+
+
+def assign_hints(specs: list[HintSpec | str | Path], frames: list[FrameRef]) -> dict[int, Path]:
+    """Which hint file belongs to which frame (by position in `frames`).
+
+    `key.png@N` names frame number N (or the N-th frame, from 0, when frames carry no numbers); otherwise
+    the frame with the same file name, then the frame whose number the hint's name carries; a single
+    unnumbered hint file belongs to the first frame.
+    """
+    parsed = [s if isinstance(s, HintSpec) else HintSpec.parse(s) for s in specs]
+    expanded = _expand(parsed)
+    by_name = {f.path.stem: f for f in frames}
+    by_number = {f.number: f for f in frames if f.number is not None}
+    numbered = bool(by_number)
+    assigned: dict[int, Path] = {}
+    for spec, lone_allowed in expanded:
+        if spec.frame is not None:
+            target = by_number.get(spec.frame) if numbered else (
+                frames[spec.frame] if 0 <= spec.frame < len(frames) else None)
+            if target is None:
+                raise InputError(f"hint {spec.path}@{spec.frame}: the sequence has no frame {spec.frame}")
+        elif spec.path.stem in by_name:
+            target = by_name[spec.path.stem]
+        elif frame_number(spec.path.name) is not None and numbered:
+            number = frame_number(spec.path.name)
+            target = by_number.get(number)
+            if target is None:
+                raise InputError(f"hint {spec.path} is for frame {number}, which the sequence does not have")
+        elif lone_allowed and len(expanded) == 1:
+            target = frames[0]
+        else:
+            raise InputError(f"cannot tell which frame hint {spec.path} belongs to: give it a frame's name or "
+                             f"number, or write {spec.path}@N")
+        if target.index in assigned:
+            raise InputError(f"two hints for {target.label}: {assigned[target.index]} and {spec.path}")
+        assigned[target.index] = spec.path
+    return assigned
+
+
+def read_strokes(path: Path, size: tuple[int, int]) -> np.ndarray:
+    """A hint image as HxWx4 uint8 RGBA strokes (alpha 255 on strokes, 0 elsewhere), checked against the frame size.
+
+    RGBA: opaque pixels are strokes. RGB/grey: pixels that are not paper-white are strokes.
+    """
+    image = read_image(path)
+    if image.shape[:2] != tuple(size):
+        raise InputError(f"hint {path} is {image.shape[1]}x{image.shape[0]} but its frame is {size[1]}x{size[0]}")
+    if image.shape[2] in (2, 4):
+        mask = image[..., -1] >= 0.5
+        color = image[..., :-1]
+    else:
+        color = image
+        mask = color.min(axis=2) < WHITE_LEVEL
+    if color.shape[2] == 1:
+        color = np.repeat(color, 3, axis=2)
+    rgba = np.zeros((*image.shape[:2], 4), np.uint8)
+    rgba[..., :3] = np.round(color * 255.0).astype(np.uint8) * mask[..., None]
+    rgba[..., 3] = mask * 255
+    return rgba
