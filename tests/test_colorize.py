@@ -1,0 +1,118 @@
+"""`alacgan colorize` end to end on small sequences, and what it does with bad input."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+from helpers import run_cli, snapshot, stroke_image, write_image
+
+from alacgan_batch import Colorizer
+from alacgan_batch.sequence import read_image
+
+
+def test_colorize_writes_every_frame_full_size_with_lines_untouched(frames_dir, tiny_model, tmp_path, capsys):
+    hint = write_image(tmp_path / "key.png", stroke_image((72, 100), (30, 30), (255, 0, 0)))
+    before = snapshot(frames_dir)
+    out = tmp_path / "color"
+    code, stdout, stderr = run_cli(["colorize", frames_dir, "--hints", f"{hint}@2", "-o", out,
+                                    "--weights", tiny_model, "--json"], capsys)
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["frames"] == summary["written"] == 5 and summary["keyframes"] == ["shot.0002.png"]
+    assert "tiny.safetensors" in stderr  # the model used is always reported
+    assert snapshot(frames_dir) == before  # inputs untouched
+    for frame in sorted(frames_dir.iterdir()):
+        result = cv2.imread(str(out / frame.name), cv2.IMREAD_UNCHANGED)
+        lineart = cv2.imread(str(frame), cv2.IMREAD_GRAYSCALE)
+        assert result.shape == (72, 100, 3)
+        lines = lineart < 128
+        assert lines.sum() > 100
+        assert np.array_equal(result[lines], np.repeat(lineart[lines][:, None], 3, axis=1))
+    assert not [p for p in out.iterdir() if "partial" in p.name]
+
+
+def test_no_lines_flag_and_default_sibling_output(frames_dir, tiny_model, capsys):
+    code, _, stderr = run_cli(["colorize", frames_dir, "--weights", tiny_model, "--no-lines"], capsys)
+    assert code == 0, stderr
+    out = frames_dir.parent / "lineart_color"
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(p.name for p in frames_dir.iterdir())
+
+
+def test_resume_finishes_an_interrupted_run_and_refuses_changed_settings(frames_dir, tiny_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run_cli(["colorize", frames_dir, "-o", out, "--weights", tiny_model], capsys)[0] == 0
+    first = (out / "shot.0003.png").read_bytes()
+    (out / "shot.0003.png").unlink()
+    (out / "shot.0005.png").unlink()  # as if the run had stopped
+    kept = (out / "shot.0001.png").stat().st_mtime_ns
+
+    code, _, stderr = run_cli(["colorize", frames_dir, "-o", out, "--weights", tiny_model], capsys)
+    assert code == 5 and "--resume" in stderr
+    code, stdout, stderr = run_cli(["colorize", frames_dir, "-o", out, "--weights", tiny_model, "--resume",
+                                    "--json"], capsys)
+    assert code == 0, stderr
+    assert json.loads(stdout)["written"] == 2
+    assert (out / "shot.0003.png").read_bytes() == first  # deterministic: the same frame again
+    assert (out / "shot.0001.png").stat().st_mtime_ns == kept
+    code, _, stderr = run_cli(["colorize", frames_dir, "-o", out, "--weights", tiny_model, "--resume",
+                               "--short-side", "64"], capsys)
+    assert code == 5 and "short_side" in stderr
+
+
+def test_api_colorize_image_matches_cli_output(frames_dir, tiny_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert run_cli(["colorize", frames_dir, "-o", out, "--weights", tiny_model], capsys)[0] == 0
+    colorizer = Colorizer(weights=tiny_model, device="cpu")
+    image = colorizer.colorize_image(frames_dir / "shot.0002.png")
+    on_disk = (read_image(out / "shot.0002.png") * 255).round().astype(np.uint8)
+    assert np.array_equal(image, on_disk)
+
+
+def test_rgba_lines_in_alpha_and_16bit_input(tmp_path, tiny_model, capsys):
+    alpha = 255 - np.asarray(cv2.imread(str(_one_frame(tmp_path)), cv2.IMREAD_GRAYSCALE))
+    rgba = np.zeros((*alpha.shape, 4), np.uint8)
+    rgba[..., 3] = alpha  # black lines that live in the alpha channel
+    write_image(tmp_path / "alpha" / "a.0001.png", rgba)
+    grey16 = (cv2.imread(str(_one_frame(tmp_path)), cv2.IMREAD_GRAYSCALE).astype(np.uint16) * 257)
+    write_image(tmp_path / "deep" / "d.0001.png", grey16)
+    for folder in ("alpha", "deep"):
+        code, _, stderr = run_cli(["colorize", tmp_path / folder, "--weights", tiny_model], capsys)
+        assert code == 0, stderr
+        result = cv2.imread(str(next((tmp_path / f"{folder}_color").glob("*.png"))))
+        lines = alpha >= 128
+        # line pixels come through as drawn: black lines over white paper, alpha or 16-bit alike
+        assert np.abs(result[lines].astype(int) - (255 - alpha[lines, None].astype(int))).max() <= 1
+
+
+def _one_frame(tmp_path):
+    from helpers import draw_frame
+
+    return write_image(tmp_path / "src.png", draw_frame((40, 56)))
+
+
+@pytest.mark.parametrize("case", ["empty", "corrupt", "hint_size", "same_folder", "missing", "hint_frame"])
+def test_bad_input_is_one_line_nonzero_and_changes_nothing(case, frames_dir, tiny_model, tmp_path, capsys):
+    args = ["colorize", frames_dir, "-o", tmp_path / "out", "--weights", tiny_model]
+    if case == "empty":
+        (tmp_path / "empty").mkdir()
+        args[1] = tmp_path / "empty"
+    elif case == "corrupt":
+        data = (frames_dir / "shot.0003.png").read_bytes()
+        (frames_dir / "shot.0003.png").write_bytes(data[:60])
+    elif case == "hint_size":
+        args += ["--hints", str(write_image(tmp_path / "k.png", stroke_image((50, 50), (9, 9), (0, 0, 255)))) + "@1"]
+    elif case == "same_folder":
+        args[3] = frames_dir
+    elif case == "missing":
+        args[1] = tmp_path / "nowhere"
+    elif case == "hint_frame":
+        args += ["--hints", str(write_image(tmp_path / "k.png", stroke_image((72, 100), (9, 9), (0, 0, 255)))) + "@42"]
+    before = snapshot(frames_dir)
+    code, stdout, stderr = run_cli(args, capsys)
+    assert code == 3 if case != "same_folder" else code == 5
+    lines = [line for line in stderr.strip().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "Traceback" not in stderr
+    assert snapshot(frames_dir) == before
+    if case != "corrupt":
+        assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.png"))
