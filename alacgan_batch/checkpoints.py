@@ -319,3 +319,14 @@ def resolve_model_files(weights: Path | str | None = None, i2v: Path | str | Non
             found_i2v, i2v_source = Path(candidate), source
             break
     return ModelFiles(found_weights, weights_source, found_i2v, i2v_source)
+
+
+def file_digest(path: Path) -> str:
+    """Short sha256 of a model file, to tell whether a resumed run uses the same weights."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:16]

@@ -9,61 +9,61 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .errors import AlacganError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Colour anime line-art frame sequences and videos with AlacGAN.")
-err = Console(stderr=True, soft_wrap=True)  # errors stay one line, whatever the width
+hints_app = typer.Typer(no_args_is_help=True, help="Check hints before a long run.")
+app.add_typer(hints_app, name="hints")
+err = Console(stderr=True, soft_wrap=True)  # errors stay one line, whatever the terminal width
 _state = {"debug": False}
 
 WeightsOpt = Annotated[Path | None, typer.Option("--weights", help="Generator file (official .pth or ours "
                                                  ".safetensors). Default: ALACGAN_WEIGHTS, user folder, bundled.")]
 I2VOpt = Annotated[Path | None, typer.Option("--i2v", help="Illustration2Vec weights (i2v.pth), for models "
                                              "that use them. Default: ALACGAN_I2V, user folder.")]
+HintsOpt = Annotated[list[str] | None, typer.Option("--hints", "-H", help="Hint image or folder; repeat. "
+                                                    "`key.png@12` names the frame.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")]
 
 
-def _progress(description: str) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-        console=err, transient=False,
-    )
+class PhaseProgress:
+    """Adapts the library's (phase, done, total) callback to Rich bars with frames/s, one per phase."""
 
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]{task.description:<9}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+            console=err,
+        )
+        self.tasks: dict[str, tuple[int, int, float]] = {}
 
-class FrameProgress:
-    """Adapts the library's (done, total) callback to a Rich bar with frames/s, shown once work starts."""
-
-    def __init__(self, description: str) -> None:
-        self.description = description
-        self.progress: Progress | None = None
-        self.first: tuple[int, float] = (0, 0.0)
-
-    def __enter__(self) -> FrameProgress:
+    def __enter__(self) -> PhaseProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
+        if self.tasks:
             self.progress.stop()
 
-    def __call__(self, done: int, total: int) -> None:
-        import time
-
+    def __call__(self, phase: str, done: int, total: int) -> None:
         now = time.perf_counter()
-        if self.progress is None:
-            self.progress = _progress(self.description)
+        if not self.tasks:
             self.progress.start()
-            self.task = self.progress.add_task(self.description, total=total, rate="")
-            self.first = (done, now)
-        frames, seconds = done - self.first[0], now - self.first[1]
+        if phase not in self.tasks:
+            self.tasks[phase] = (self.progress.add_task(phase, total=total, rate=""), done, now)
+        task, first_done, first_time = self.tasks[phase]
+        frames, seconds = done - first_done, now - first_time
         rate = f"{frames / seconds:.2f} frames/s" if frames and seconds > 0 else ""
-        self.progress.update(self.task, completed=done, total=total, rate=rate)
+        self.progress.update(task, completed=done, total=total, rate=rate)
 
 
 @app.callback()
@@ -71,16 +71,66 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
     _state["debug"] = debug
 
 
+def _colorizer_settings(preset: str | None, given: dict) -> dict:
+    from .presets import load_preset
+
+    settings = load_preset(preset) if preset else {}
+    settings.update({k: v for k, v in given.items() if v is not None})
+    return settings
+
+
+def _run_colorize(input: Path, hints: list[str] | None, output: Path | None, weights: Path | None,
+                  i2v: Path | None, settings: dict, run: dict, as_json: bool) -> None:
+    from .pipeline import Colorizer
+
+    colorizer = Colorizer(weights=weights, i2v=i2v, **settings)
+    if colorizer.model_files is not None:
+        files, engine = colorizer.model_files, colorizer.engine
+        err.print(f"model: {files.weights} ({files.weights_source}); device {engine.device}, "
+                  f"{engine.precision_name}, batch {engine.batch_size}", highlight=False)
+    else:
+        err.print("engine flat: no network, regions take their hint colours", highlight=False)
+    with PhaseProgress() as progress:
+        summary = colorizer.colorize_sequence(input, hints or [], output, progress=progress, **run)
+    for shot in summary.unhinted_shots:
+        err.print(f"[yellow]warning:[/yellow] shot {shot} has no hints; coloured without", highlight=False)
+    err.print(f"wrote {summary.written} frames to {summary.output} ({summary.skipped} already done, "
+              f"{len(summary.keyframes)} keyframes, {summary.shots} shots) in {summary.seconds:.1f} s, "
+              f"{summary.fps:.2f} frames/s", highlight=False)
+    if as_json:
+        print(json.dumps(summary.to_dict(), indent=2))
+
+
 @app.command()
 def colorize(
-    input: Annotated[Path, typer.Argument(help="Folder of line-art frames (or one image).")],
-    hints: Annotated[list[str] | None, typer.Option("--hints", "-H", help="Hint image or folder; repeat. "
-                                                    "`key.png@12` names the frame.")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder (default <input>_color).")]
+    input: Annotated[Path, typer.Argument(help="Folder of line-art frames, a pattern (shot.####.png), or one "
+                                          "image.")],
+    hints: HintsOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Output folder or pattern "
+                                                "(out/shot.####.png), or a video file. Default <input>_color.")]
     = None,
     weights: WeightsOpt = None,
     i2v: I2VOpt = None,
-    preset: Annotated[str | None, typer.Option(help="Named settings from presets/ (draft, final, paper).")] = None,
+    preset: Annotated[str | None, typer.Option(help="Named settings from presets/ (draft, final, paper, flat).")]
+    = None,
+    engine: Annotated[str | None, typer.Option(help="network (default), flat (no network: regions take their "
+                                               "hint colour) or hybrid (hinted regions flat, the rest network).")]
+    = None,
+    propagate: Annotated[bool | None, typer.Option("--propagate/--no-propagate", help="Carry keyframe strokes to "
+                                                   "every frame of their shot (default on).")] = None,
+    flatten: Annotated[bool | None, typer.Option("--flatten/--no-flatten", help="One flat colour per region.")]
+    = None,
+    palette: Annotated[Path | None, typer.Option(help="Model-sheet JSON: snap each region to its nearest colour.")]
+    = None,
+    background: Annotated[str | None, typer.Option(help="white (default), transparent (background region "
+                                                   "clear), keep (the input's alpha).")] = None,
+    layers: Annotated[bool | None, typer.Option("--layers/--no-layers", help="Also write line, flat and "
+                                                "shading layers (PNG with alpha) under <output>/layers/.")] = None,
+    frames: Annotated[str | None, typer.Option(help="Frames to colour, e.g. 1001-1100x2.")] = None,
+    on_missing_frames: Annotated[str, typer.Option(help="A frame missing from a numbered range: error or skip.")]
+    = "error",
+    on_missing_hints: Annotated[str | None, typer.Option(help="A shot with no hints: auto (colour without) or "
+                                                         "error.")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Frames per batch (default by device).")] = None,
     precision: Annotated[str | None, typer.Option(help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16.")]
@@ -88,40 +138,72 @@ def colorize(
     short_side: Annotated[int | None, typer.Option(help="Working resolution's short side (default 512).")] = None,
     lines: Annotated[bool | None, typer.Option("--lines/--no-lines", help="Lay the drawn lines over the colour.")]
     = None,
+    codec: Annotated[str, typer.Option(help="For a video output: h264, prores4444, png, ffv1.")] = "h264",
+    crf: Annotated[int, typer.Option(help="For h264 output: quality (0-51, lower is better).")] = 18,
     resume: Annotated[bool, typer.Option(help="Finish an interrupted run into the same folder.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace frames an earlier run wrote.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Colour a frame sequence; hints on keyframes guide the colours."""
-    from .pipeline import Colorizer
-    from .presets import load_preset
-
-    settings = {"device": "auto", "short_side": 512, "overlay_lines": True, "precision": "auto", "batch_size": None}
-    if preset:
-        settings.update(load_preset(preset))
-    given = {"device": device, "short_side": short_side, "overlay_lines": lines, "precision": precision,
-             "batch_size": batch_size}
-    settings.update({k: v for k, v in given.items() if v is not None})
-
-    colorizer = Colorizer(weights=weights, i2v=i2v, **settings)
-    files = colorizer.model_files
-    err.print(f"model: {files.weights} ({files.weights_source}); device {colorizer.engine.device}, "
-              f"{colorizer.engine.precision_name}, batch {colorizer.engine.batch_size}")
-    with FrameProgress("colorize") as progress:
-        summary = colorizer.colorize_sequence(input, hints or [], output, resume=resume, overwrite=overwrite,
-                                              progress=progress)
-    err.print(f"wrote {summary.written} frames to {summary.output} ({summary.skipped} already done, "
-              f"{len(summary.keyframes)} keyframes) in {summary.seconds:.1f} s, {summary.fps:.2f} frames/s")
-    if as_json:
-        print(json.dumps(summary.to_dict(), indent=2))
+    """Colour a frame sequence; strokes on keyframes guide the colours of the whole shot."""
+    settings = _colorizer_settings(preset, {
+        "engine": engine, "propagate": propagate, "flatten": flatten, "palette": palette, "background": background,
+        "layers": layers, "on_missing_hints": on_missing_hints, "device": device, "batch_size": batch_size,
+        "precision": precision, "short_side": short_side, "overlay_lines": lines})
+    run = {"frames": frames, "on_missing_frames": on_missing_frames, "codec": codec, "crf": crf,
+           "resume": resume, "overwrite": overwrite}
+    _run_colorize(input, hints, output, weights, i2v, settings, run, as_json)
 
 
 @app.command()
-def info(
+def video(
+    input: Annotated[Path, typer.Argument(help="Video of line-art frames.")],
+    hints: HintsOpt = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Video file, or a frame pattern "
+                                                "(frames/shot.####.png). Default <input>_color.<ext>.")] = None,
+    codec: Annotated[str, typer.Option(help="h264 (default), prores4444 (alpha), png (PNG-in-MOV, alpha), ffv1.")]
+    = "h264",
+    crf: Annotated[int, typer.Option(help="h264 quality (0-51, lower is better).")] = 18,
     weights: WeightsOpt = None,
     i2v: I2VOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    preset: Annotated[str | None, typer.Option(help="Named settings from presets/.")] = None,
+    engine: Annotated[str | None, typer.Option(help="network, flat or hybrid.")] = None,
+    on_missing_hints: Annotated[str, typer.Option(help="A shot with no hints: auto (colour without) or error.")]
+    = "auto",
+    background: Annotated[str | None, typer.Option(help="white, transparent, keep.")] = None,
+    flatten: Annotated[bool | None, typer.Option("--flatten/--no-flatten")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
+    batch_size: Annotated[int | None, typer.Option()] = None,
+    precision: Annotated[str | None, typer.Option()] = None,
+    short_side: Annotated[int | None, typer.Option()] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace frames an earlier run wrote (frame output).")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
+    """Colour a video; `@N` on a hint counts frames from 0. Shot cuts stop hint propagation."""
+    settings = _colorizer_settings(preset, {
+        "engine": engine, "background": background, "flatten": flatten, "on_missing_hints": on_missing_hints,
+        "device": device, "batch_size": batch_size, "precision": precision, "short_side": short_side})
+    run = {"codec": codec, "crf": crf, "overwrite": overwrite}
+    _run_colorize(input, hints, output, weights, i2v, settings, run, as_json)
+
+
+@hints_app.command("preview")
+def hints_preview(
+    input: Annotated[Path, typer.Argument(help="Frames (folder or pattern) or a video.")],
+    hints: HintsOpt = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Contact sheet PNG.")] = Path("hints-preview.png"),
+    columns: Annotated[int, typer.Option(help="Frames per row.")] = 6,
+    propagate: Annotated[bool, typer.Option("--propagate/--no-propagate")] = True,
+) -> None:
+    """A contact sheet of every frame with its propagated strokes over the line art."""
+    from .preview import contact_sheet
+
+    with PhaseProgress() as progress:
+        path = contact_sheet(input, hints or [], output, columns=columns, propagate=propagate, progress=progress)
+    err.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+def info(weights: WeightsOpt = None, i2v: I2VOpt = None, as_json: JsonOpt = False) -> None:
     """Device, torch/CUDA, and which model files would be used, from where."""
     import platform
 
@@ -156,7 +238,92 @@ def info(
         print(json.dumps(report, indent=2))
         return
     for key, value in report.items():
-        err.print(f"[bold]{key}[/bold]: {value}")
+        err.print(f"[bold]{key}[/bold]: {value}", highlight=False)
+
+
+@app.command()
+def synth(
+    output: Annotated[Path, typer.Argument(help="Folder for the generated shots.")],
+    shots: Annotated[int, typer.Option(help="How many shots.")] = 10,
+    frames: Annotated[int, typer.Option(help="Frames per shot (1: single images).")] = 1,
+    size: Annotated[str, typer.Option(help="HEIGHTxWIDTH.")] = "256x256",
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Procedural cel shots with ground truth (line art, colour, flat colour, labels, keyframe hints)."""
+    from .errors import ConfigError
+    from .synth import make_dataset
+
+    try:
+        height, width = (int(v) for v in size.lower().split("x"))
+    except ValueError as exc:
+        raise ConfigError(f"--size must be HEIGHTxWIDTH, not {size!r}") from exc
+    paths = make_dataset(output, shots, seed=seed, size=(height, width), frames=frames)
+    err.print(f"wrote {len(paths)} shots of {frames} frames to {output}", highlight=False)
+
+
+def _overrides(values: list[str] | None) -> dict[str, str]:
+    from .errors import ConfigError
+
+    out = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set takes KEY=VALUE, not {item!r}")
+        out[key.strip().replace("-", "_")] = value.strip()
+    return out
+
+
+@app.command()
+def prepare(
+    source: Annotated[Path, typer.Argument(help="Folder of colour illustrations.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Dataset folder (sketches + manifest).")],
+    size: Annotated[int, typer.Option(help="Short side after resizing (§4.2: 512).")] = 512,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """XDoG sketches (§4.1) for a folder of illustrations; cached and resumable."""
+    from .train import prepare_dataset
+
+    summary = prepare_dataset(source, output, size=size, seed=seed)
+    err.print(f"prepared {output}: {summary}", highlight=False)
+
+
+@app.command()
+def train(
+    data: Annotated[str, typer.Argument(help="Prepared dataset folder, or 'synth' for procedural shots.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Run folder (checkpoints, metrics, samples).")],
+    recipe: Annotated[str, typer.Option(help="training/<name>.toml (paper, starter, tiny) or a path.")] = "starter",
+    resume: Annotated[bool, typer.Option(help="Continue the run in --output where it stopped.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    vgg16: Annotated[Path | None, typer.Option(help="vgg16-397923af.pth for the perceptual loss (§3.2).")] = None,
+    i2v: I2VOpt = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="Override a recipe setting: KEY=VALUE.")] = None,
+) -> None:
+    """The paper's training (§3, §4.2), resumable; under torchrun, one process per GPU."""
+    from .train import load_recipe
+    from .train import train as run_training
+
+    overrides = _overrides(set_)
+    if vgg16:
+        overrides["vgg16"] = str(vgg16)
+    if i2v:
+        overrides["i2v"] = str(i2v)
+    config = load_recipe(recipe, overrides)
+    source = None if data == "synth" else Path(data)
+    summary = run_training(config, source, output, resume=resume, device=device)
+    err.print(f"training finished: {summary}", highlight=False)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="A training run folder.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the model file and its card.")],
+    name: Annotated[str | None, typer.Option(help="Model name (file stem).")] = None,
+) -> None:
+    """Write a run's generator as a model file (.safetensors + .json) with its model card."""
+    from .train import export_run
+
+    path = export_run(run, output, name=name)
+    err.print(f"wrote {path}", highlight=False)
 
 
 def main() -> None:
@@ -166,23 +333,19 @@ def main() -> None:
     except AlacganError as exc:
         if _state["debug"]:
             raise
-        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         err.print("interrupted: frames written so far are complete; rerun with --resume to continue")
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors: bad option, missing argument
+        exc.show()
+        sys.exit(getattr(exc, "exit_code", 2))
+    except Exception as exc:
         if _state["debug"]:
             raise
-        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
-                  highlight=False)
+        err.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for the "
+                  "traceback)", highlight=False)
         sys.exit(1)

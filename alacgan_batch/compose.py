@@ -1,12 +1,16 @@
-"""Between full frame size and the network's working size, and putting the drawn lines back on top.
+"""Between full frame size and the network's working size, and finishing a frame: regions, lines, alpha.
 
 The network runs at a working resolution (short side 512, the size it was trained at, §4.2). Its colour
-is resized back to the frame's size and the original full-resolution lines are laid over it: the colour
-is multiplied by the line art (the usual "multiply" line layer), and every drawn line pixel is then
-copied exactly from the input, so lines stay as drawn.
+is resized back to the frame's size; region passes (hint fill, flatten, palette) work on the full-size
+line art; then the original full-resolution lines are laid over the colour: the colour is multiplied by
+the line art (the usual "multiply" line layer) and every drawn line pixel is copied exactly from the
+input, so lines (coloured trace lines included) stay as drawn.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,6 +18,7 @@ import numpy as np
 from .sequence import LineArt
 
 WORKING_SHORT_SIDE = 512  # §4.2: images are resized to short side 512 for training
+BACKGROUNDS = ("white", "transparent", "keep")
 
 
 def working_size(size: tuple[int, int], short_side: int | None = WORKING_SHORT_SIDE) -> tuple[int, int]:
@@ -25,18 +30,23 @@ def working_size(size: tuple[int, int], short_side: int | None = WORKING_SHORT_S
     return max(1, round(height * scale)), max(1, round(width * scale))
 
 
-def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def resize(image: np.ndarray, size: tuple[int, int], nearest: bool = False) -> np.ndarray:
+    """Resize to (height, width): area when shrinking, linear when enlarging, nearest for labels and strokes."""
     height, width = size
     if image.shape[:2] == (height, width):
         return image
-    shrinking = height * width < image.shape[0] * image.shape[1]
-    return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    if nearest:
+        interpolation = cv2.INTER_NEAREST
+    elif height * width < image.shape[0] * image.shape[1]:
+        interpolation = cv2.INTER_AREA
+    else:
+        interpolation = cv2.INTER_LINEAR
+    return cv2.resize(image, (width, height), interpolation=interpolation)
 
 
 def sketch_at(lineart: LineArt, size: tuple[int, int]) -> np.ndarray:
     """The network's sketch X: HxW float32 in [-1, 1], lines dark (-1) on white (1)."""
-    coverage = _resize(lineart.coverage, size)
-    return (1.0 - 2.0 * coverage).astype(np.float32)
+    return (1.0 - 2.0 * resize(lineart.coverage, size)).astype(np.float32)
 
 
 def strokes_at(strokes: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -47,19 +57,109 @@ def strokes_at(strokes: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, 
     """
     mask = (strokes[..., 3] > 127).astype(np.float32)
     color = strokes[..., :3].astype(np.float32) / 255.0 * mask[..., None]
-    area = _resize(mask, size)
-    color = _resize(color, size)
+    area = resize(mask, size)
+    color = resize(color, size)
     covered = area > 1e-6
     color = np.where(covered[..., None], color / np.maximum(area, 1e-6)[..., None], 0.0)
     return np.clip(color, 0.0, 1.0).astype(np.float32), covered.astype(np.float32)
 
 
-def compose(color: np.ndarray, lineart: LineArt, overlay_lines: bool = True) -> np.ndarray:
-    """Working-size colour (HxWx3 float [0,1]) -> full-size uint8 RGB, with the drawn lines laid over it."""
-    full = np.clip(cv2.resize(color, (lineart.size[1], lineart.size[0]), interpolation=cv2.INTER_CUBIC), 0, 1)
-    if not overlay_lines:
-        return np.round(full * 255.0).astype(np.uint8)
-    out = np.round(full * lineart.rgb * 255.0).astype(np.uint8)
+def to_full_size(color: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Working-size colour (float [0,1]) -> uint8 RGB at the frame's full size."""
+    full = cv2.resize(color, (size[1], size[0]), interpolation=cv2.INTER_CUBIC) if color.shape[:2] != size else color
+    return np.round(np.clip(full, 0, 1) * 255.0).astype(np.uint8)
+
+
+def overlay_lines(color: np.ndarray, lineart: LineArt) -> np.ndarray:
+    """Multiply uint8 RGB colour by the line art, then copy every drawn line pixel exactly."""
+    out = np.round(color.astype(np.float32) * lineart.rgb).astype(np.uint8)
     lines = lineart.line_mask
     out[lines] = lineart.rgb8()[lines]
     return out
+
+
+def compose(color: np.ndarray, lineart: LineArt, overlay: bool = True) -> np.ndarray:
+    """Working-size colour (HxWx3 float [0,1]) -> full-size uint8 RGB, with the drawn lines laid over it."""
+    full = to_full_size(color, lineart.size)
+    return overlay_lines(full, lineart) if overlay else full
+
+
+@dataclass
+class Finished:
+    """A finished frame: the final image (RGB, or RGBA with alpha) and, when asked, its layers."""
+
+    final: np.ndarray
+    layers: object | None = None
+
+
+@dataclass
+class Finish:
+    """How a frame is finished after the network: hint fill, flatten, palette, lines, background, layers."""
+
+    overlay_lines: bool = True
+    flatten: bool = False
+    palette: list[tuple[int, int, int]] | None = None
+    palette_path: str | None = None
+    background: str = "white"
+    layers: bool = False
+    fill_hints: bool = False  # flat/hybrid engines: every region holding strokes takes their colour
+    gap_close: int = 3
+    _regions: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def create(cls, overlay_lines: bool = True, flatten: bool = False, palette: Path | str | None = None,
+               background: str = "white", layers: bool = False, fill_hints: bool = False) -> Finish:
+        from .errors import ConfigError
+
+        if background not in BACKGROUNDS:
+            raise ConfigError(f"unknown background {background!r}: use {', '.join(BACKGROUNDS)}")
+        colors = None
+        if palette is not None:
+            from .regions import load_palette
+
+            colors = load_palette(Path(palette))
+        return cls(overlay_lines, flatten, colors, str(palette) if palette else None, background, layers, fill_hints)
+
+    def describe(self) -> dict:
+        return {"overlay_lines": self.overlay_lines, "flatten": self.flatten, "palette": self.palette_path,
+                "background": self.background, "layers": self.layers, "fill_hints": self.fill_hints}
+
+    @property
+    def needs_regions(self) -> bool:
+        return self.flatten or self.palette is not None or self.fill_hints or self.layers or \
+            self.background == "transparent"
+
+    def apply(self, color: np.ndarray | None, lineart: LineArt, strokes: np.ndarray | None) -> Finished:
+        """Network colour at working size (or None: no network) and working-size RGBA strokes -> Finished."""
+        from . import regions
+
+        size = lineart.size
+        full = to_full_size(color, size) if color is not None else np.full((*size, 3), 255, np.uint8)
+        labels = regions.segment_regions(lineart.coverage, gap_close=self.gap_close) if self.needs_regions else None
+        unfilled = None
+        if self.fill_hints:
+            if strokes is not None:
+                fill, filled = regions.region_fill(labels, resize(strokes, size, nearest=True))
+                full[filled] = fill[filled]
+            else:
+                filled = np.zeros(size, bool)
+            if color is None:  # flat engine: regions without hints stay empty (transparent)
+                unfilled = (labels > 0) & ~filled
+        if self.flatten:
+            full = regions.flatten(full, labels)
+        if self.palette is not None:
+            full = regions.snap_to_palette(full, labels, self.palette)
+        final = overlay_lines(full, lineart) if self.overlay_lines else full
+        if self.background != "white" or unfilled is not None:
+            from .layers import apply_background
+
+            final = apply_background(final, lineart, labels, self.background if self.background != "white" else
+                                     "keep")
+            if unfilled is not None:
+                final[unfilled, 3] = 0
+        layers = None
+        if self.layers:
+            from .layers import split_layers
+
+            layers = split_layers(full.astype(np.float32) / 255.0, lineart, labels, self.background)
+        return Finished(final, layers)

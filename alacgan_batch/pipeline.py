@@ -1,12 +1,12 @@
 """The colorize pipeline: read frames -> plan hints -> infer in batches -> compose -> write.
 
-`Colorizer` is what the CLI and studio scripts call; each stage is a plain function of its own module.
+`Colorizer` is what the CLI and studio scripts call; each stage is a plain object of its own module:
+`sources` (frames in), `plan` (cuts, keyframes, propagated strokes), `engine` (F1 + G in batches),
+`compose` (full size, lines, regions), `sinks` (atomic files or a video).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,17 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoints import ColorizationModel, load_model, resolve_model_files
-from .compose import WORKING_SHORT_SIDE, compose, sketch_at, strokes_at, working_size
+from .checkpoints import ColorizationModel, ModelFiles, file_digest, load_model, resolve_model_files
+from .compose import WORKING_SHORT_SIDE, Finish, sketch_at, working_size
 from .engine import Engine, WorkItem
-from .errors import InputError, ModelError, OutputError
+from .errors import ConfigError, InputError, ModelError
 from .hints import HintSpec
-from .plan import Plan, build_plan
+from .plan import Plan, PlanOptions, build_plan
 from .sequence import LineArt, lineart_from_array, read_lineart
-from .writer import write_json_atomic, write_png
+from .sinks import FolderSink, Sink, VideoSink, default_output, is_video_path
+from .sources import FolderSource, FrameSource, VideoSource
 
-MANIFEST_NAME = "alacgan-manifest.json"
-ProgressCallback = Callable[[int, int], None]  # (frames done, frames total)
+ENGINES = ("network", "flat", "hybrid")
+ProgressCallback = Callable[[str, int, int], None]  # (phase, done, total); phases "plan" and "colorize"
 
 
 @dataclass
@@ -36,8 +37,11 @@ class ColorizeSummary:
     written: int
     skipped: int
     keyframes: list[str]
-    model: str
-    model_source: str
+    shots: int
+    unhinted_shots: list[str]
+    engine: str
+    model: str | None
+    model_source: str | None
     device: str
     precision: str
     batch_size: int
@@ -52,23 +56,8 @@ class ColorizeSummary:
         return {**asdict(self), "fps": round(self.fps, 3)}
 
 
-def default_output(source: Path) -> Path:
-    """`shot/lineart/` -> `shot/lineart_color/` (a sibling, never inside the input)."""
-    source = Path(source)
-    base = source if source.is_dir() else source.parent
-    return base.parent / f"{base.name}_color"
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
-
-
 class Colorizer:
-    """A loaded model plus the settings to colour frames with it.
+    """A model (unless the engine is `flat`) plus the settings to colour frames with it.
 
     >>> colorizer = Colorizer()                       # bundled model, CUDA if present
     >>> colorizer.colorize_sequence("shot/lineart", hints=["shot/hints"], output="shot/color")
@@ -76,25 +65,37 @@ class Colorizer:
 
     def __init__(self, weights: Path | str | None = None, i2v: Path | str | None = None, device: str = "auto",
                  batch_size: int | None = None, precision: str = "auto",
-                 short_side: int | None = WORKING_SHORT_SIDE, overlay_lines: bool = True) -> None:
-        files = resolve_model_files(weights, i2v)
-        if files.weights is None:
-            raise ModelError("no model found: pass --weights, set ALACGAN_WEIGHTS, or reinstall the bundled model")
-        self.model_files = files
-        self.model: ColorizationModel = load_model(files.weights, files.i2v)
-        self.engine = Engine(self.model, device, batch_size, precision)
+                 short_side: int | None = WORKING_SHORT_SIDE, overlay_lines: bool = True, engine: str = "network",
+                 propagate: bool = True, flatten: bool = False, palette: Path | str | None = None,
+                 background: str = "white", layers: bool = False, detect_cuts: bool = True,
+                 on_missing_hints: str = "auto") -> None:
+        if engine not in ENGINES:
+            raise ConfigError(f"unknown engine {engine!r}: use {', '.join(ENGINES)}")
+        self.engine_name = engine
+        self.model_files: ModelFiles | None = None
+        self.model: ColorizationModel | None = None
+        self.engine: Engine | None = None
+        if engine != "flat":
+            files = resolve_model_files(weights, i2v)
+            if files.weights is None:
+                raise ModelError("no model found: pass --weights, set ALACGAN_WEIGHTS, or reinstall the bundled model")
+            self.model_files = files
+            self.model = load_model(files.weights, files.i2v)
+            self.engine = Engine(self.model, device, batch_size, precision)
         self.short_side = short_side
-        self.overlay_lines = overlay_lines
+        self.plan_options = PlanOptions(short_side, propagate, detect_cuts, on_missing_hints)
+        self.finish = Finish.create(overlay_lines=overlay_lines, flatten=flatten, palette=palette,
+                                    background=background, layers=layers, fill_hints=engine != "network")
+
+    @property
+    def overlay_lines(self) -> bool:
+        return self.finish.overlay_lines
 
     # --- one image ----------------------------------------------------------------------------
 
-    def _work_item(self, key: object, lineart: LineArt, strokes: np.ndarray | None) -> WorkItem:
-        size = working_size(lineart.size, self.short_side)
-        return WorkItem(key, sketch_at(lineart, size), strokes_at(strokes, size) if strokes is not None else None)
-
     def colorize_image(self, lineart: np.ndarray | LineArt | Path | str, strokes: np.ndarray | None = None
                        ) -> np.ndarray:
-        """One frame: line art (path, LineArt, or float/uint8 array) and optional RGBA strokes -> uint8 RGB."""
+        """One frame: line art (path, LineArt, or float/uint8 array) and optional RGBA strokes -> uint8 RGB(A)."""
         if isinstance(lineart, (str, Path)):
             lineart = read_lineart(Path(lineart))
         elif isinstance(lineart, np.ndarray):
@@ -103,137 +104,172 @@ class Colorizer:
         if strokes is not None and strokes.shape[:2] != lineart.size:
             raise InputError(f"strokes are {strokes.shape[1]}x{strokes.shape[0]} but the frame is "
                              f"{lineart.size[1]}x{lineart.size[0]}")
-        (color,) = self.engine.run_batch([self._work_item(0, lineart, strokes)])
-        return compose(color, lineart, self.overlay_lines)
+        size = working_size(lineart.size, self.short_side)
+        working = None
+        if strokes is not None:
+            from .plan import _to_working_rgba
 
-    # --- a sequence ---------------------------------------------------------------------------
+            working = _to_working_rgba(strokes, size)
+        color = self._infer([self._work_item(0, lineart, working)])[0]
+        return self.finish.apply(color, lineart, working).final
+
+    def _work_item(self, key: object, lineart: LineArt, strokes: np.ndarray | None) -> WorkItem:
+        size = working_size(lineart.size, self.short_side)
+        hint = None
+        if strokes is not None:
+            hint = (strokes[..., :3].astype(np.float32) / 255.0, (strokes[..., 3] > 127).astype(np.float32))
+        return WorkItem(key, sketch_at(lineart, size), hint)
+
+    def _infer(self, items: list[WorkItem]) -> list[np.ndarray | None]:
+        if self.engine is None:
+            return [None] * len(items)
+        return self.engine.run_batch(items)
+
+    # --- a sequence or a video ----------------------------------------------------------------
 
     def settings(self, plan: Plan) -> dict:
         """What determines the output pixels; a resumed run must match it."""
+        files = self.model_files
         return {
-            "model": str(self.model_files.weights),
-            "model_digest": _file_digest(self.model_files.weights),
-            "i2v": str(self.model_files.i2v) if self.model.spec.features == "i2v" else None,
+            "engine": self.engine_name,
+            "model": str(files.weights) if files else None,
+            "model_digest": file_digest(files.weights) if files else None,
+            "i2v": str(files.i2v) if files and self.model.spec.features == "i2v" else None,
             "short_side": self.short_side,
-            "overlay_lines": self.overlay_lines,
-            "hints": {plan.frames[i].name: str(p) for i, p in sorted(plan.keyframes.items())},
+            "propagate": self.plan_options.propagate,
+            "finish": self.finish.describe(),
+            "hints": {plan.frames[i].label: str(p) for i, p in sorted(plan.keyframes.items())},
         }
+
+    def open_source(self, source: Path | str, frames: str | None = None, on_missing: str = "error") -> FrameSource:
+        path = Path(source)
+        if path.is_file() and is_video_path(path):
+            return VideoSource.open(path)
+        return FolderSource.open(source, frames=frames, on_missing=on_missing)
 
     def colorize_sequence(self, source: Path | str, hints: Sequence[HintSpec | str | Path] = (),
                           output: Path | str | None = None, resume: bool = False, overwrite: bool = False,
-                          progress: ProgressCallback | None = None) -> ColorizeSummary:
-        """Colour every frame of `source` (a folder or one image) into `output` (default `<input>_color`)."""
+                          progress: ProgressCallback | None = None, frames: str | None = None,
+                          on_missing_frames: str = "error", codec: str = "h264", crf: int = 18) -> ColorizeSummary:
+        """Colour every frame of `source` (folder, pattern, single image or video) into `output`.
+
+        `output` is a folder (default `<input>_color`), a pattern (`out/shot.####.png`), or a video file.
+        """
         start = time.perf_counter()
-        source = Path(source)
-        plan = build_plan(source, hints)
-        output = Path(output) if output is not None else default_output(source)
-        targets = [output / f"{frame.path.stem}.png" for frame in plan.frames]
-        _check_output(source, output, plan, targets)
-        settings = self.settings(plan)
-        done = _prepare_output(output, targets, settings, resume, overwrite)
-
-        todo = [i for i, target in enumerate(targets) if i not in done]
-        total, finished = len(targets), len(done)
-        if progress:
-            progress(finished, total)
-        written: list[str] = []
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            # frames are read one batch ahead and written behind, so the network is rarely idle
-            prepared = _prefetch(pool, todo, lambda i: self._read_item(plan, i), ahead=self.engine.batch_size * 2)
-            pending: list[Future] = []
-            linearts: dict[int, LineArt] = {}
-
-            def items() -> Iterator[WorkItem]:
-                for index, (lineart, item) in prepared:
-                    linearts[index] = lineart
-                    yield item
-
-            for index, color in self.engine.run(items()):
-                pending.append(pool.submit(self._compose_and_write, linearts.pop(index), color, targets[index]))
-                written.append(str(targets[index]))
-                while pending and (pending[0].done() or len(pending) > 4):
-                    pending.pop(0).result()
-                    finished += 1
-                    if progress:
-                        progress(finished, total)
-            for future in pending:
-                future.result()
-                finished += 1
-                if progress:
-                    progress(finished, total)
-
-        write_json_atomic(output / MANIFEST_NAME, {**settings, "frames": [t.name for t in targets],
-                                                   "complete": True})
+        frame_source = self.open_source(source, frames, on_missing_frames)
+        output = Path(output) if output is not None else default_output(Path(source), frame_source)
+        sink_kind = VideoSink if is_video_path(output) else FolderSink
+        sink_kind.check_target(output, frame_source)  # refuse before the long plan pass
+        plan = build_plan(frame_source, hints, self.plan_options,
+                          progress=(lambda d, t: progress("plan", d, t)) if progress else None)
+        try:
+            if sink_kind is VideoSink:
+                sink: Sink = VideoSink(output, frame_source, codec=codec, crf=crf,
+                                       alpha=self.finish.background != "white")
+            else:
+                sink = FolderSink(output, plan.frames, frame_source, self.settings(plan), resume, overwrite,
+                                  layers=self.finish.layers)
+            try:
+                written = self._run(frame_source, plan, sink, progress)
+            except BaseException:
+                if isinstance(sink, VideoSink):
+                    sink.abort()  # no half-written video left behind
+                raise
+        finally:
+            plan.cleanup()
+        engine = self.engine
         return ColorizeSummary(
-            input=str(source), output=str(output), frames=total, written=len(written), skipped=len(done),
-            keyframes=[plan.frames[i].name for i in plan.hinted], model=str(self.model_files.weights),
-            model_source=self.model_files.weights_source, device=str(self.engine.device),
-            precision=self.engine.precision_name, batch_size=self.engine.batch_size,
-            seconds=round(time.perf_counter() - start, 3), outputs=written,
+            input=str(source), output=str(output), frames=len(plan.frames), written=len(written),
+            skipped=len(plan.frames) - len(written), keyframes=[plan.frames[i].name if frame_source.kind !=
+                                                                 "video" else f"@{i}" for i in sorted(plan.keyframes)],
+            shots=len(plan.shots), unhinted_shots=[f"{plan.frames[s.start].label}..{plan.frames[s.stop - 1].label}"
+                                                   for s in plan.unhinted_shots],
+            engine=self.engine_name, model=str(self.model_files.weights) if self.model_files else None,
+            model_source=self.model_files.weights_source if self.model_files else None,
+            device=str(engine.device) if engine else "cpu", precision=engine.precision_name if engine else "-",
+            batch_size=engine.batch_size if engine else 1, seconds=round(time.perf_counter() - start, 3),
+            outputs=written,
         )
 
-    def _read_item(self, plan: Plan, index: int) -> tuple[LineArt, WorkItem]:
-        lineart = read_lineart(plan.frames[index].path)
-        return lineart, self._work_item(index, lineart, plan.strokes_for(index))
+    def _run(self, source: FrameSource, plan: Plan, sink: Sink, progress: ProgressCallback | None) -> list[str]:
+        todo = set(sink.todo())
+        total, finished = len(plan.frames), len(plan.frames) - len(todo)
+        if progress:
+            progress("colorize", finished, total)
+        batch = self.engine.batch_size if self.engine else 1
+        written: list[str] = []
+        linearts: dict[int, LineArt] = {}
 
-    def _compose_and_write(self, lineart: LineArt, color: np.ndarray, target: Path) -> None:
-        write_png(target, compose(color, lineart, self.overlay_lines))
+        def items() -> Iterator[WorkItem]:
+            for ref, lineart in _prefetched(source, todo, ahead=2 * batch):
+                linearts[ref.index] = lineart
+                yield self._work_item(ref.index, lineart, plan.strokes_for(ref.index))
+
+        # frames are read ahead in one thread and finished and written behind in another (in order, which a
+        # video needs), so the network is rarely idle
+        with ThreadPoolExecutor(max_workers=1) as writer:
+            pending: list[Future] = []
+            for chunk in _chunks(items(), batch):
+                for item, color in zip(chunk, self._infer(chunk), strict=True):
+                    index = item.key
+                    strokes = plan.strokes_for(index)
+                    pending.append(writer.submit(self._finish_and_write, sink, index, color,
+                                                 linearts.pop(index), strokes))
+                while pending and (pending[0].done() or len(pending) > 2 * batch):
+                    written.append(pending.pop(0).result())
+                    finished += 1
+                    if progress:
+                        progress("colorize", finished, total)
+            for future in pending:
+                written.append(future.result())
+                finished += 1
+                if progress:
+                    progress("colorize", finished, total)
+        sink.close()
+        return written
+
+    def _finish_and_write(self, sink: Sink, index: int, color: np.ndarray | None, lineart: LineArt,
+                          strokes: np.ndarray | None) -> str:
+        return str(sink.write(index, self.finish.apply(color, lineart, strokes)))
 
 
-def _prefetch(pool: ThreadPoolExecutor, indices: list[int], read: Callable, ahead: int) -> Iterator:
-    futures: list[tuple[int, Future]] = []
-    position = 0
-    while position < len(indices) or futures:
-        while position < len(indices) and len(futures) < ahead:
-            futures.append((indices[position], pool.submit(read, indices[position])))
-            position += 1
-        index, future = futures.pop(0)
-        yield index, future.result()
+def _chunks(items: Iterator[WorkItem], size: int) -> Iterator[list[WorkItem]]:
+    chunk: list[WorkItem] = []
+    for item in items:
+        if chunk and (len(chunk) == size or item.sketch.shape != chunk[0].sketch.shape):
+            yield chunk
+            chunk = []
+        chunk.append(item)
+    if chunk:
+        yield chunk
 
 
-def _check_output(source: Path, output: Path, plan: Plan, targets: list[Path]) -> None:
-    """Refuse outputs that would write over inputs."""
-    if output.exists() and not output.is_dir():
-        raise OutputError(f"output {output} exists and is not a folder")
-    source_dir = source.resolve() if source.is_dir() else source.resolve().parent
-    if output.resolve() == source_dir:
-        raise OutputError(f"output folder {output} is the input folder; choose another with -o")
-    inputs = {f.path.resolve() for f in plan.frames} | {p.resolve() for p in plan.keyframes.values()}
-    clash = next((t for t in targets if t.resolve() in inputs), None)
-    if clash is not None:
-        raise OutputError(f"output {clash} would overwrite an input file; choose another folder with -o")
-
-
-def _prepare_output(output: Path, targets: list[Path], settings: dict, resume: bool, overwrite: bool) -> set[int]:
-    """Indices already done (on --resume); refuses to mix runs or overwrite without being asked."""
-    existing = {i for i, t in enumerate(targets) if t.exists()}
-    manifest_path = output / MANIFEST_NAME
-    if resume:
-        if manifest_path.exists():
-            try:
-                previous = json.loads(manifest_path.read_text())
-            except json.JSONDecodeError as exc:
-                raise OutputError(f"{manifest_path} is damaged ({exc.msg}); use --overwrite to start again") from exc
-            changed = [k for k in settings if previous.get(k) != settings[k]]
-            if changed:
-                raise OutputError(f"--resume: settings differ from the run in {output} ({', '.join(changed)}); "
-                                  "use --overwrite to start again")
-        elif existing:
-            raise OutputError(f"--resume: {output} has frames but no {MANIFEST_NAME}; use --overwrite")
-    elif existing and not overwrite:
-        raise OutputError(f"output folder {output} already holds {len(existing)} of {len(targets)} frames; "
-                          "pass --resume to finish an interrupted run or --overwrite to replace them")
-    else:
-        existing = set()
-    output.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(manifest_path, {**settings, "frames": [t.name for t in targets], "complete": False})
-    return existing
+def _prefetched(source: FrameSource, todo: set[int], ahead: int) -> Iterator[tuple]:
+    """(ref, lineart) of the frames in `todo`, decoded in a background thread up to `ahead` frames early."""
+    if isinstance(source, FolderSource):  # files: read only what is needed, in parallel with the network
+        refs = [r for r in source.frames if r.index in todo]
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            futures: list[tuple] = []
+            position = 0
+            while position < len(refs) or futures:
+                while position < len(refs) and len(futures) < ahead:
+                    futures.append((refs[position], pool.submit(read_lineart, refs[position].path)))
+                    position += 1
+                ref, future = futures.pop(0)
+                yield ref, future.result()
+        return
+    for ref, lineart in source:  # a video decodes in order; frames not in todo are skipped after decoding
+        if ref.index in todo:
+            yield ref, lineart
 
 
 def colorize_sequence(source: Path | str, hints: Sequence[HintSpec | str | Path] = (),
                       output: Path | str | None = None, *, weights: Path | str | None = None,
                       i2v: Path | str | None = None, resume: bool = False, overwrite: bool = False,
                       progress: ProgressCallback | None = None, **options) -> ColorizeSummary:
-    """One call for scripts: load the model (see `Colorizer` for options) and colour a sequence."""
+    """One call for scripts: load the model (see `Colorizer` for options) and colour a sequence or video."""
+    run_options = {k: options.pop(k) for k in ("frames", "on_missing_frames", "codec", "crf") if k in options}
     colorizer = Colorizer(weights=weights, i2v=i2v, **options)
-    return colorizer.colorize_sequence(source, hints, output, resume=resume, overwrite=overwrite, progress=progress)
+    return colorizer.colorize_sequence(source, hints, output, resume=resume, overwrite=overwrite, progress=progress,
+                                       **run_options)
+

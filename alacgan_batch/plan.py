@@ -1,41 +1,149 @@
-"""The plan of a shot: its frames, its keyframes and the hint strokes each frame gets.
+"""The plan of a shot: frames, cuts, keyframes, and the hint strokes every frame gets.
 
-Keyframe hints are read and checked (file, frame, size) before any work starts, so a bad hint stops a
-run before anything is written.
+One pass over the line art at working resolution: each frame's line coverage is kept (on disk, as
+8-bit PNG, so a long video does not fill memory) and shot cuts are found. Keyframe hints are checked
+(file, frame, size), then carried by motion to every frame of their shot (`propagate.propagate_hints`);
+propagation never crosses a cut. The strokes of every frame are kept on disk for the colour pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 
+from .compose import strokes_at, working_size
+from .errors import ConfigError, InputError
 from .hints import HintSpec, assign_hints, read_strokes
-from .sequence import FrameRef, discover_frames, read_image
+from .sequence import FrameRef
+from .sources import FolderSource, FrameSource
+
+MISSING_HINT_MODES = ("auto", "error")
+
+
+@dataclass
+class PlanOptions:
+    short_side: int | None = 512
+    propagate: bool = True  # carry keyframe strokes to the other frames; False: keyframes only
+    detect_cuts: bool = True
+    on_missing_hints: str = "auto"  # a shot without hints: "auto" colours it without, "error" stops
+
+    def __post_init__(self) -> None:
+        if self.on_missing_hints not in MISSING_HINT_MODES:
+            raise ConfigError(f"--on-missing-hints must be auto or error, not {self.on_missing_hints!r}")
 
 
 @dataclass
 class Plan:
     frames: list[FrameRef]
-    keyframes: dict[int, Path] = field(default_factory=dict)  # frame index -> hint file
-    _strokes: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    sizes: list[tuple[int, int]]  # full (height, width) per frame
+    working_sizes: list[tuple[int, int]]
+    shots: list[range]
+    keyframes: dict[int, Path]
+    unhinted_shots: list[range]
+    workdir: Path
+    hinted: list[int] = field(default_factory=list)  # frames with any strokes
+    _tmp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
 
     def strokes_for(self, index: int) -> np.ndarray | None:
-        """RGBA strokes for the frame at `index`, or None when it has no hints."""
-        return self._strokes.get(index)
+        """RGBA strokes at the frame's working size, or None when the frame gets no hints."""
+        path = self.workdir / "strokes" / f"{index:06d}.png"
+        if not path.exists():
+            return None
+        return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
 
-    @property
-    def hinted(self) -> list[int]:
-        return sorted(self._strokes)
+    def coverage_for(self, index: int) -> np.ndarray:
+        """Line coverage (float32 [0,1]) at the frame's working size."""
+        return cv2.imread(str(self.workdir / "coverage" / f"{index:06d}.png"), cv2.IMREAD_UNCHANGED) / 255.0
+
+    def shot_of(self, index: int) -> range:
+        return next(s for s in self.shots if index in s)
+
+    def cleanup(self) -> None:
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
 
-def build_plan(source: Path, hints: Sequence[HintSpec | str | Path] = ()) -> Plan:
-    frames = discover_frames(Path(source))
-    keyframes = assign_hints(list(hints), frames) if hints else {}
-    strokes = {}
-    for index, hint_path in keyframes.items():
-        size = read_image(frames[index].path).shape[:2]
-        strokes[index] = read_strokes(hint_path, size)
-    return Plan(frames, keyframes, strokes)
+def _to_working_rgba(strokes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    color, mask = strokes_at(strokes, size)
+    rgba = np.zeros((*size, 4), np.uint8)
+    rgba[..., :3] = np.round(color * 255.0).astype(np.uint8)
+    rgba[..., 3] = (mask > 0) * 255
+    return rgba
+
+
+def _save(path: Path, image: np.ndarray) -> None:
+    if image.ndim == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
+    cv2.imwrite(str(path), image)
+
+
+def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
+               options: PlanOptions | None = None, progress: Callable[[int, int], None] | None = None) -> Plan:
+    """Read the line art once, find cuts, check hints, and propagate strokes within each shot."""
+    from .video import CutDetector
+
+    options = options or PlanOptions()
+    # a folder's frames are known up front: check the hints before the long pass
+    keyframes = assign_hints(list(hints), source.frames) if hints and isinstance(source, FolderSource) else None
+
+    tmp = tempfile.TemporaryDirectory(prefix="alacgan-plan-")
+    workdir = Path(tmp.name)
+    (workdir / "coverage").mkdir()
+    (workdir / "strokes").mkdir()
+    detector = CutDetector() if options.detect_cuts else None
+    frames, sizes, wsizes, cuts = [], [], [], []
+    total = len(source)
+    for ref, lineart in source:
+        index = len(frames)
+        wsize = working_size(lineart.size, options.short_side)
+        coverage = cv2.resize(lineart.coverage, (wsize[1], wsize[0]), interpolation=cv2.INTER_AREA) \
+            if wsize != lineart.size else lineart.coverage
+        coverage8 = np.round(np.clip(coverage, 0, 1) * 255).astype(np.uint8)
+        _save(workdir / "coverage" / f"{index:06d}.png", coverage8)
+        if detector is not None and detector.push(255 - coverage8) and index > 0:
+            cuts.append(index)
+        frames.append(ref)
+        sizes.append(lineart.size)
+        wsizes.append(wsize)
+        if progress:
+            progress(index + 1, max(total, index + 1))
+    if not frames:
+        raise InputError("no frames to colour")
+    if keyframes is None:
+        keyframes = assign_hints(list(hints), frames) if hints else {}
+
+    key_strokes = {i: _to_working_rgba(read_strokes(p, sizes[i]), wsizes[i]) for i, p in keyframes.items()}
+    bounds = [0, *cuts, len(frames)]
+    shots = [range(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+    plan = Plan(frames, sizes, wsizes, shots, dict(keyframes), [], workdir, _tmp=tmp)
+
+    for shot in shots:
+        keys = {i - shot.start: s for i, s in key_strokes.items() if i in shot}
+        if not keys:
+            if options.on_missing_hints == "error":
+                raise InputError(f"shot at frames {frames[shot.start].label}..{frames[shot.stop - 1].label} has no "
+                                 "hints; add a hint there or pass --on-missing-hints auto")
+            plan.unhinted_shots.append(shot)
+            continue
+        if options.propagate and len(shot) > 1:
+            from .propagate import propagate_hints
+
+            if len({wsizes[i] for i in shot}) > 1:
+                raise InputError(f"frames of one shot change size near {frames[shot.start].label}")
+            coverages = [plan.coverage_for(i).astype(np.float32) for i in shot]
+            per_frame = propagate_hints(coverages, keys)
+        else:
+            per_frame = [keys.get(j) for j in range(len(shot))]
+        for j, strokes in enumerate(per_frame):
+            if strokes is not None and strokes[..., 3].any():
+                _save(workdir / "strokes" / f"{shot.start + j:06d}.png", strokes)
+                plan.hinted.append(shot.start + j)
+    return plan
+
+

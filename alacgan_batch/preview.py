@@ -1,0 +1,67 @@
+"""`alacgan hints preview`: a contact sheet of every frame with its propagated strokes over the line art.
+
+An artist checks it before a long run: each thumbnail shows where the keyframe strokes landed; keyframes
+have a blue frame, frames of a shot without hints a red one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .compose import resize
+from .hints import HintSpec
+from .plan import PlanOptions, build_plan
+from .sources import FolderSource, VideoSource
+from .writer import write_png
+
+THUMB_WIDTH = 320
+LABEL_HEIGHT = 22
+KEYFRAME_COLOR = (40, 90, 230)
+UNHINTED_COLOR = (220, 40, 40)
+
+
+def contact_sheet(source: Path | str, hints: Sequence[HintSpec | str | Path], output: Path | str,
+                  columns: int = 6, propagate: bool = True, short_side: int = 512,
+                  progress: Callable[[str, int, int], None] | None = None) -> Path:
+    """Write the contact sheet PNG for `source` with `hints`; returns its path."""
+    from .propagate import hint_overlay
+    from .sinks import is_video_path
+
+    path = Path(source)
+    frame_source = VideoSource.open(path) if path.is_file() and is_video_path(path) else FolderSource.open(path)
+    plan = build_plan(frame_source, hints, PlanOptions(short_side=short_side, propagate=propagate),
+                      progress=(lambda d, t: progress("plan", d, t)) if progress else None)
+    try:
+        unhinted = {i for shot in plan.unhinted_shots for i in shot}
+        tiles = []
+        for index, ref in enumerate(plan.frames):
+            coverage = plan.coverage_for(index).astype(np.float32)
+            strokes = plan.strokes_for(index)
+            if strokes is None:
+                strokes = np.zeros((*coverage.shape, 4), np.uint8)
+            picture = hint_overlay(coverage, strokes)
+            height = round(picture.shape[0] * THUMB_WIDTH / picture.shape[1])
+            thumb = resize(picture, (height, THUMB_WIDTH))
+            border = KEYFRAME_COLOR if index in plan.keyframes else UNHINTED_COLOR if index in unhinted else None
+            if border is not None:
+                cv2.rectangle(thumb, (0, 0), (THUMB_WIDTH - 1, height - 1), border, 3)
+            label = np.full((LABEL_HEIGHT, THUMB_WIDTH, 3), 255, np.uint8)
+            text = ref.label + ("  key" if index in plan.keyframes else "")
+            cv2.putText(label, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+            tiles.append(np.vstack([thumb, label]))
+    finally:
+        plan.cleanup()
+    tile_h = max(t.shape[0] for t in tiles)
+    rows = math.ceil(len(tiles) / columns)
+    sheet = np.full((rows * (tile_h + 4), min(columns, len(tiles)) * (THUMB_WIDTH + 4), 3), 200, np.uint8)
+    for i, tile in enumerate(tiles):
+        y, x = (i // columns) * (tile_h + 4), (i % columns) * (THUMB_WIDTH + 4)
+        sheet[y:y + tile.shape[0], x:x + THUMB_WIDTH] = tile
+    output = Path(output)
+    write_png(output, sheet)
+    return output

@@ -1,0 +1,156 @@
+"""Where finished frames go: a folder or sequence pattern of PNGs (atomic, resumable), or a video file.
+
+Both refuse, before any work, an output that would overwrite an input.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Protocol
+
+from .compose import Finished
+from .errors import OutputError
+from .sequence import FrameRef, is_pattern, output_path
+from .sources import FolderSource, FrameSource, VideoSource
+from .writer import write_json_atomic, write_png
+
+MANIFEST_NAME = "alacgan-manifest.json"
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm")
+
+
+def is_video_path(path: Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def default_output(source: Path, frame_source: FrameSource) -> Path:
+    """`shot/lineart/` -> `shot/lineart_color/`; `take.mp4` -> `take_color.mp4` (siblings, never the input)."""
+    if isinstance(frame_source, VideoSource):
+        return source.with_name(f"{source.stem}_color{source.suffix}")
+    base = frame_source.root
+    return base.parent / f"{base.name}_color"
+
+
+class Sink(Protocol):
+    def todo(self) -> list[int]: ...
+    def write(self, index: int, finished: Finished) -> Path: ...
+    def close(self) -> None: ...
+
+
+class FolderSink:
+    """One PNG per frame (same name, or the output pattern's numbering), written atomically, plus a manifest."""
+
+    def __init__(self, output: Path, frames: list[FrameRef], source: FrameSource, settings: dict,
+                 resume: bool = False, overwrite: bool = False, layers: bool = False) -> None:
+        self.check_target(output, source)
+        if isinstance(source, VideoSource) and not is_pattern(str(output)):
+            output = output / f"{source.path.stem}.####.png"  # video into a folder: numbered frames
+        self.folder = output.parent if is_pattern(str(output)) else output
+        self.targets = [output_path(frame, output) for frame in frames]
+        self.settings = settings
+        self.layers = layers
+        inputs = source.inputs
+        clash = next((t for t in self.targets if t.resolve() in inputs), None)
+        if clash is not None:
+            raise OutputError(f"output {clash} would overwrite an input file; choose another output with -o")
+        self.done = self._prepare(resume, overwrite)
+
+    @staticmethod
+    def check_target(output: Path, source: FrameSource) -> None:
+        folder = output.parent if is_pattern(str(output)) else output
+        if folder.exists() and not folder.is_dir():
+            raise OutputError(f"output {folder} exists and is not a folder")
+        if isinstance(source, FolderSource) and folder.resolve() == source.root.resolve() \
+                and not is_pattern(str(output)):
+            raise OutputError(f"output folder {folder} is the input folder; choose another with -o")
+
+    def _prepare(self, resume: bool, overwrite: bool) -> set[int]:
+        """Indices already done (on --resume); refuses to mix runs or overwrite without being asked."""
+        existing = {i for i, t in enumerate(self.targets) if t.exists()}
+        manifest_path = self.folder / MANIFEST_NAME
+        if resume:
+            if manifest_path.exists():
+                try:
+                    previous = json.loads(manifest_path.read_text())
+                except json.JSONDecodeError as exc:
+                    raise OutputError(f"{manifest_path} is damaged ({exc.msg}); use --overwrite to start again") \
+                        from exc
+                changed = [k for k in self.settings if previous.get(k) != self.settings[k]]
+                if changed:
+                    raise OutputError(f"--resume: settings differ from the run in {self.folder} "
+                                      f"({', '.join(changed)}); use --overwrite to start again")
+            elif existing:
+                raise OutputError(f"--resume: {self.folder} has frames but no {MANIFEST_NAME}; use --overwrite")
+        elif existing and not overwrite:
+            raise OutputError(f"output {self.folder} already holds {len(existing)} of {len(self.targets)} frames; "
+                              "pass --resume to finish an interrupted run or --overwrite to replace them")
+        else:
+            existing = set()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._write_manifest(complete=False)
+        return existing
+
+    def _write_manifest(self, complete: bool) -> None:
+        write_json_atomic(self.folder / MANIFEST_NAME, {**self.settings, "frames": [t.name for t in self.targets],
+                                                        "complete": complete})
+
+    def todo(self) -> list[int]:
+        return [i for i in range(len(self.targets)) if i not in self.done]
+
+    def write(self, index: int, finished: Finished) -> Path:
+        target = self.targets[index]
+        if self.layers and finished.layers is not None:
+            from .layers import write_layers
+
+            write_layers(self.folder / "layers", target.stem, finished.layers)
+        write_png(target, finished.final)  # last: a frame on disk means its layers are there too
+        return target
+
+    def close(self) -> None:
+        self._write_manifest(complete=True)
+
+
+class VideoSink:
+    """Frames streamed into a video (atomic: a temp file renamed on success); audio copied from a video source."""
+
+    def __init__(self, output: Path, source: FrameSource, codec: str = "h264", crf: int = 18, alpha: bool = False,
+                 fps: Fraction = Fraction(24)) -> None:
+        from .video import VideoInfo, VideoWriter
+
+        self.check_target(output, source)
+        if isinstance(source, VideoSource):
+            like = replace(source.info, has_alpha=source.info.has_alpha or alpha)
+            audio = source.path if source.info.has_audio else None
+        else:  # a frame sequence into a video: size from its first frame
+            from .sequence import read_image
+
+            height, width = read_image(source.frames[0].path).shape[:2]
+            like = VideoInfo(width=width, height=height, frame_count=len(source.frames), fps=fps,
+                             time_base=1 / fps, pixel_aspect=Fraction(1), rotation=0, has_alpha=alpha,
+                             has_audio=False, codec="png", pix_fmt="rgb24")
+            audio = None
+        self.path = output
+        self.writer = VideoWriter(output, like, codec=codec, crf=crf, audio_from=audio)
+        self.total = len(source)
+
+    @staticmethod
+    def check_target(output: Path, source: FrameSource) -> None:
+        if output.resolve() in source.inputs:
+            raise OutputError(f"output {output} is the input video; choose another with -o")
+        if output.exists() and output.is_dir():
+            raise OutputError(f"output {output} is a folder, not a video file")
+
+    def todo(self) -> list[int]:
+        return list(range(self.total))
+
+    def write(self, index: int, finished: Finished) -> Path:
+        self.writer.write(finished.final)
+        return self.path
+
+    def close(self) -> None:
+        self.writer.close()
+
+    def abort(self) -> None:
+        self.writer.abort()
