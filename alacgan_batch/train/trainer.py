@@ -85,6 +85,9 @@ class TrainConfig:
     lr: float = 1e-4
     lr_drop_step: int = 125_000
     lr_after_drop: float = 1e-5
+    # Also drop once the run's wall time reaches this many minutes (0 = off). Wall-clock dependent, so not
+    # reproducible: only for time-boxed runs on shared machines (the starter); the step is checkpointed.
+    lr_drop_minutes: float = 0.0
     beta1: float = 0.5
     beta2: float = 0.9
     amp: bool = True  # CUDA only: fp16 autocast + GradScaler
@@ -516,9 +519,11 @@ class _StopFlag:
             signal.signal(sig, handler)
 
 
-def _lr_at(config: TrainConfig, step: int) -> float:
-    """§4.2: lr 1e-4, dropped to 1e-5 after `lr_drop_step` iterations."""
-    return config.lr if step < config.lr_drop_step else config.lr_after_drop
+def _lr_at(config: TrainConfig, step: int, dropped_at: int | None = None) -> float:
+    """§4.2: lr 1e-4, dropped to 1e-5 after `lr_drop_step` iterations (or at a time-triggered step)."""
+    if step >= config.lr_drop_step or (dropped_at is not None and step >= dropped_at):
+        return config.lr_after_drop
+    return config.lr
 
 
 def _write_jsonl(path: Path, record: dict) -> None:
@@ -602,6 +607,7 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
     torch.manual_seed(config.seed * 1009 + dist_info.rank + 1)
 
     start_step, best, wall_before, skipped_total = 0, -math.inf, 0.0, 0
+    lr_dropped_at: int | None = None
     if checkpoint is not None:
         colornet.generator.load_state_dict(checkpoint["generator"])
         if config.features == "lineart":
@@ -618,6 +624,7 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
         best = float(checkpoint.get("best", -math.inf))
         wall_before = float(checkpoint.get("wall_s", 0.0))
         skipped_total = int(checkpoint.get("skipped", 0))
+        lr_dropped_at = checkpoint.get("lr_dropped_at")
         states = checkpoint["rng"]
         if len(states) != dist_info.world:
             warnings.warn(f"checkpoint was written by {len(states)} processes, resuming with {dist_info.world}: "
@@ -663,6 +670,7 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
             "version": CHECKPOINT_VERSION, "step": step, "config": config.to_dict(), "rng": rng_states,
             "generator": colornet.generator.state_dict(), "opt_g": opt_g.state_dict(),
             "scaler_g": scaler_g.state_dict(), "best": best, "wall_s": wall, "skipped": skipped_total,
+            "lr_dropped_at": lr_dropped_at,
             "data_order": {"next_step": step, "samples_per_step": config.batch_size * dist_info.world,
                            "scheme": "sample index = (step * world + rank) * batch + slot; seeded by index"},
         }
@@ -702,7 +710,10 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
                         interrupted = True
                         break
                     raise
-                lr = _lr_at(config, step)
+                if (config.lr_drop_minutes > 0 and lr_dropped_at is None
+                        and _all_any((wall_before + time.time() - t0) / 60 >= config.lr_drop_minutes, dist_info)):
+                    lr_dropped_at = step
+                lr = _lr_at(config, step, lr_dropped_at)
                 for opt in (opt_g, opt_d):
                     if opt is not None:
                         for group in opt.param_groups:
@@ -753,7 +764,8 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
             last_ckpt = save(step, wall) or last_ckpt
     summary = {
         "run": str(out), "recipe": config.name, "start_step": start_step, "step": step, "steps": config.steps,
-        "interrupted": interrupted, "stopped_by_time_limit": stopped_by_time, "wall_s": round(wall, 1),
+        "interrupted": interrupted, "stopped_by_time_limit": stopped_by_time, "lr_dropped_at": lr_dropped_at,
+        "wall_s": round(wall, 1),
         "session_s_per_step": round((time.time() - t0) / max(1, step - start_step), 4),
         "last": last, "best_val_hint_acc": best if best > -math.inf else None, "skipped_images": skipped_total,
         "checkpoint": str(last_ckpt) if last_ckpt else None, "world_size": dist_info.world, "device": str(dev),
