@@ -1,18 +1,30 @@
 """Frames in: finding the frames of a shot, ordering them by frame number, and reading images.
 
 This is the project's one image reader (`read_image`); everything that opens a PNG/JPEG/TIFF goes here.
+
+A shot is a folder, a single image, or a frame pattern parsed by fileseq:
+
+- `shot.####.png`: one digit per `#` (4 here, as in Nuke/Houdini); a lone `#` is fileseq's 4-digit padding,
+  so the strings fileseq prints (`shot.1001-1100#.png`) read back the same;
+- `shot.@@@@.png` (one digit per `@`), `shot.%04d.png` (printf), `shot.$F4.png` (Houdini);
+- an explicit range before the padding: `shot.1001-1100#.png`, `shot.1-50x2@@@@.png`.
+
+Frames keep their real numbers (1001, 1002, ...); holes in a range are reported, never renumbered.
 """
 
 from __future__ import annotations
 
 import re
+import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import fileseq
 import numpy as np
 
-from .errors import InputError
+from .errors import ConfigError, InputError, OutputError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 LINE_THRESHOLD = 0.5  # coverage at which a pixel counts as a drawn line (kept exactly as drawn)
@@ -54,19 +66,207 @@ def list_images(folder: Path) -> list[Path]:
     return [p for p in Path(folder).iterdir() if is_image(p)]
 
 
-def discover_frames(source: Path) -> list[FrameRef]:
-    """The frames of a folder (or a single image), ordered by frame number, then by natural name order."""
+class FrameList(list):
+    """The frames `discover_frames` found: a plain list of FrameRef, plus what was asked for but absent.
+
+    `missing` holds the frame numbers inside the requested range that have no file (only ever non-empty
+    with `on_missing="skip"`); `pattern` names the sequence (`shot.####.png`) when there is one.
+    """
+
+    def __init__(self, frames: Iterable[FrameRef] = (), missing: Iterable[int] = (), pattern: str | None = None):
+        super().__init__(frames)
+        self.missing: list[int] = sorted(set(missing))
+        self.pattern = pattern
+
+
+ON_MISSING = ("error", "skip")
+
+
+def discover_frames(source: Path | str, frames: str | None = None, on_missing: str = "error") -> FrameList:
+    """The frames of a folder, a single image or a frame pattern, ordered by frame number.
+
+    `frames` selects frame numbers in fileseq FrameSet syntax (`1001-1100`, `1001-1100x2`, `1,5,9-12`).
+    Numbers inside the wanted range without a file are missing: `on_missing="error"` raises InputError
+    naming them, `"skip"` returns the frames present and lists the rest in the result's `.missing`.
+    The wanted range is `frames`, else a pattern's explicit range, else first..last frame on disk (for a
+    folder only when its frames form one zero-padded sequence such as shot.0001.png, shot.0002.png, ...;
+    loose names like f1.png, f10.png are just ordered).
+    """
+    if on_missing not in ON_MISSING:
+        raise ConfigError(f"unknown on_missing {on_missing!r}: use one of {', '.join(ON_MISSING)}")
+    wanted = _parse_frameset(frames) if frames is not None else None
+    text = str(source)
     source = Path(source)
+    if source.is_file() or source.is_dir():
+        refs, missing, pattern = _discover_paths(source, wanted)
+        label = pattern or str(source)
+    elif is_pattern(text):
+        refs, missing = _discover_pattern(text, wanted)
+        pattern, label = text, Path(text).name
+    else:
+        raise InputError(f"input not found: {source}")
+    if missing and on_missing == "error":
+        raise InputError(f"{_missing_text(missing)} in {label}")
+    if not refs:
+        raise InputError(f"none of frames {frames} in {label}" if frames is not None else f"no frames in {label}")
+    return FrameList(refs, missing, pattern)
+
+
+def missing_frames(source: Path | str, frames: str | None = None) -> list[int]:
+    """Frame numbers missing from `source` (see `discover_frames`), without raising for them."""
+    return discover_frames(source, frames, on_missing="skip").missing
+
+
+def _parse_frameset(frames: str) -> set[int]:
+    try:
+        numbers = set(fileseq.FrameSet(str(frames).replace(" ", "")))
+    except (fileseq.FileSeqException, ValueError):
+        raise ConfigError(f"cannot read frame range {frames!r}: use e.g. 1001-1100, 1001-1100x2 or 1,5,9-12") \
+            from None
+    if not numbers:
+        raise ConfigError(f"frame range {frames!r} selects no frames")
+    return {int(n) for n in numbers}
+
+
+def _discover_paths(source: Path, wanted: set[int] | None) -> tuple[list[FrameRef], list[int], str | None]:
+    """A folder or a single image: every image, ordered by number then natural name (as always)."""
     if source.is_file():
         paths = [source]
-    elif source.is_dir():
+    else:
         paths = list_images(source)
         if not paths:
             raise InputError(f"no frames in {source}: expected PNG, JPEG or TIFF images")
-    else:
-        raise InputError(f"input not found: {source}")
     paths.sort(key=lambda p: (frame_number(p.name) is None, frame_number(p.name) or 0, _natural_key(p.name)))
-    return [FrameRef(p, frame_number(p.name), i) for i, p in enumerate(paths)]
+    pattern = None
+    if wanted is not None:
+        # explicit selection: by number, whatever the names look like
+        paths = [p for p in paths if frame_number(p.name) in wanted]
+        missing = sorted(wanted - {frame_number(p.name) for p in paths})
+    else:
+        missing, sequence = _folder_holes(paths) if source.is_dir() else ([], None)
+        pattern = str(source / sequence) if sequence else None
+    return [FrameRef(p, frame_number(p.name), i) for i, p in enumerate(paths)], missing, pattern
+
+
+def _folder_holes(paths: list[Path]) -> tuple[list[int], str | None]:
+    """Holes in a folder that holds exactly one zero-padded numbered sequence, and its pattern."""
+    sequences = list(fileseq.FileSequence.findSequencesInList([p.name for p in paths]))
+    if len(sequences) != 1 or sequences[0].frameSet() is None:
+        return [], None  # several name patterns (or unnumbered files): no single range to check
+    sequence = sequences[0]
+    numbers = [frame_number(p.name) for p in paths]
+    if None in numbers:
+        return [], None
+    widths = {len(_NUMBER.search(p.stem).group(1)) for p in paths}
+    if len(widths) != 1 or widths == {1}:
+        return [], None  # unpadded names (f1, f9, f10): numbered files, not a fixed-width frame sequence
+    present = set(numbers)
+    missing = sorted(set(range(min(present), max(present) + 1)) - present)
+    pattern = f"{sequence.basename()}{'#' * widths.pop()}{sequence.extension()}"
+    return missing, pattern
+
+
+def _discover_pattern(text: str, wanted: set[int] | None) -> tuple[list[FrameRef], list[int]]:
+    pattern = parse_pattern(text)
+    folder = Path(pattern.dirname() or ".")
+    label = Path(text).name
+    if not folder.is_dir():
+        raise InputError(f"input not found: folder {folder} of {label}")
+    if pattern.extension().lower() not in IMAGE_EXTENSIONS:
+        raise InputError(f"{label}: frames must be PNG, JPEG or TIFF images")
+    in_range = {int(n) for n in pattern.frameSet()} if pattern.frameSet() is not None else None
+    if wanted is not None and in_range is not None and not wanted <= in_range:
+        raise ConfigError(f"frames {_compact(sorted(wanted - in_range))} are outside {label}")
+    try:
+        # strict padding: shot.####.png finds shot.0999.png and shot.10000.png but not shot.01000.png
+        on_disk = fileseq.FileSequence.findSequenceOnDisk(
+            str(folder / f"{pattern.basename()}{pattern.padding()}{pattern.extension()}"),
+            strictPadding=True, pad_style=pattern.padStyle())
+    except fileseq.FileSeqException:
+        on_disk = None
+    found: dict[int, Path] = {}
+    if on_disk is not None and on_disk.frameSet() is not None:
+        for number in on_disk.frameSet():
+            path = Path(on_disk.frame(number))
+            if is_image(path):
+                found[int(number)] = path
+    required = wanted if wanted is not None else in_range
+    if required is None:
+        if not found:
+            raise InputError(f"no frames match {label} in {folder}")
+        required = set(range(min(found), max(found) + 1))  # holes on disk count as missing
+    numbers = sorted(n for n in found if n in required)
+    missing = sorted(required - set(found))
+    return [FrameRef(found[n], n, i) for i, n in enumerate(numbers)], missing
+
+
+def _compact(numbers: list[int], limit: int = 12) -> str:
+    """`[1003, 1007, 1008, 1009]` -> `1003, 1007-1009` (runs; long lists are cut after `limit` runs)."""
+    runs: list[list[int]] = []
+    for n in sorted(numbers):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    parts = [str(a) if a == b else f"{a}-{b}" for a, b in runs]
+    if len(parts) > limit:
+        parts = [*parts[:limit], "..."]
+    return ", ".join(parts)
+
+
+def _missing_text(numbers: list[int]) -> str:
+    word = "frame" if len(numbers) == 1 else f"{len(numbers)} frames" if len(numbers) > 3 else "frames"
+    return f"missing {word} {_compact(numbers)}"
+
+
+# --- frame patterns ------------------------------------------------------------------------------
+
+
+def _pad_style(name: str) -> object:
+    """fileseq's padding style for a pattern name: a run of `#` is one digit each, a lone `#` is 4 digits."""
+    return fileseq.PAD_STYLE_HASH1 if "##" in name else fileseq.PAD_STYLE_HASH4
+
+
+def is_pattern(text: Path | str) -> bool:
+    """True when the file name holds frame padding (`####`, `@@@@`, `%04d`, `$F4`), optionally with a range."""
+    name = Path(str(text)).name
+    if not name:
+        return False
+    try:
+        sequence = fileseq.FileSequence(name, pad_style=_pad_style(name))
+    except (fileseq.FileSeqException, ValueError):
+        return False
+    padding = sequence.padding()
+    # fileseq also parses plain numbered names (shot.1001.png) as one-frame sequences with implied padding;
+    # only padding written in the name makes a pattern
+    return bool(padding) and name.endswith(padding + sequence.extension())
+
+
+def parse_pattern(text: Path | str) -> fileseq.FileSequence:
+    """The fileseq sequence of a pattern (see `is_pattern`); ConfigError when `text` is not one."""
+    text = str(text)
+    if not is_pattern(text):
+        raise ConfigError(f"{text} is not a frame pattern: expected e.g. shot.####.png or shot.%04d.png")
+    return fileseq.FileSequence(text, pad_style=_pad_style(Path(text).name))
+
+
+def output_path(frame: FrameRef, output: Path | str, default_ext: str = ".png") -> Path:
+    """Where a frame's result goes: the frame's number in an output pattern, else `<folder>/<stem><ext>`.
+
+    `out/shot.####.png` + frame 1001 -> out/shot.1001.png (the pattern's padding and extension; a pattern
+    without an extension gets `default_ext`); a folder `out` + shot.1001.tif -> out/shot.1001.png.
+    """
+    if not is_pattern(output):
+        return Path(output) / f"{frame.path.stem}{default_ext}"
+    pattern = parse_pattern(output)
+    name = Path(str(output)).name
+    if frame.number is None:
+        raise OutputError(f"{frame.name} has no frame number to put in {name}; write to a folder instead")
+    frame_set = pattern.frameSet()
+    if frame_set is not None and frame.number not in frame_set:
+        raise OutputError(f"frame {frame.number} is outside the range of {name}")
+    path = Path(pattern.frame(frame.number))
+    return path if pattern.extension() else path.with_name(path.name + default_ext)
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -141,11 +341,51 @@ def lineart_from_array(image: np.ndarray, bit_depth: int = 8) -> LineArt:
 
 def read_lineart(path: Path) -> LineArt:
     image = read_image(path)
-    return lineart_from_array(image, bit_depth=16 if _is_16bit(path) else 8)
+    return lineart_from_array(image, bit_depth=bit_depth(path))
+
+
+def bit_depth(path: Path | str) -> int:
+    """16 for PNG/TIFF files with more than 8 bits per sample, else 8 (the depth outputs are written at).
+
+    Reads only the header (PNG IHDR, TIFF BitsPerSample); other formats are 8-bit as far as cv2 is concerned.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(26)
+            if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 25:
+                return 16 if head[24] > 8 else 8
+            if head[:4] in (b"II*\x00", b"MM\x00*"):
+                bits = _tiff_bits_per_sample(handle, "<" if head[:2] == b"II" else ">")
+                if bits is not None:
+                    return 16 if bits > 8 else 8
+            elif head[:4] not in (b"II+\x00", b"MM\x00+"):
+                return 8
+    except (OSError, struct.error):
+        return 8
+    # BigTIFF or an unusual header: ask the decoder
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return 8 if image is None or image.dtype == np.uint8 else 16
+
+
+def _tiff_bits_per_sample(handle, order: str) -> int | None:
+    """BitsPerSample (tag 258) of a classic TIFF's first image; 1 when absent, as TIFF 6.0 says."""
+    handle.seek(4)
+    (offset,) = struct.unpack(order + "I", handle.read(4))
+    handle.seek(offset)
+    (count,) = struct.unpack(order + "H", handle.read(2))
+    for _ in range(count):
+        tag, kind, values, field = struct.unpack(order + "HHI4s", handle.read(12))
+        if tag != 258:
+            continue
+        if kind != 3:  # BitsPerSample is SHORT; anything else is a header we do not trust
+            return None
+        if values <= 2:  # fits in the entry itself
+            return struct.unpack(order + "H", field[:2])[0]
+        handle.seek(struct.unpack(order + "I", field)[0])
+        return struct.unpack(order + "H", handle.read(2))[0]
+    return 1
 
 
 def _is_16bit(path: Path) -> bool:
-    # PNG IHDR bit depth byte; other formats are read as 8-bit for output purposes
-    with open(path, "rb") as handle:
-        head = handle.read(25)
-    return head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) == 25 and head[24] == 16
+    return bit_depth(path) == 16
