@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 
@@ -56,3 +58,58 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
         sys.argv = old_argv
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+def add_audio(container: av.container.OutputContainer, encoder: str = "aac") -> av.audio.stream.AudioStream:
+    # Streams must all exist before the first packet is muxed (that writes the header).
+    stream = container.add_stream(encoder, rate=48000)
+    stream.layout = "mono"
+    return stream
+
+
+def mux_audio(container: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:
+    """A 440 Hz mono sine; the muxer interleaves it with the video muxed before."""
+    rate = stream.rate
+    # Mono float samples: the same (1, n) array serves the planar (aac) and packed (libopus) layouts.
+    fmt = "fltp" if "fltp" in {f.name for f in stream.codec_context.codec.audio_formats} else "flt"
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+    step = 1024
+    for start in range(0, samples.shape[1], step):
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(samples[:, start : start + step]), format=fmt, layout="mono"
+        )
+        frame.sample_rate = rate
+        frame.pts = start
+        container.mux(stream.encode(frame))
+    container.mux(stream.encode(None))
+
+
+def make_video(
+    path: Path,
+    frames: list[np.ndarray],
+    fps: int = 24,
+    encoder: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    audio: bool = False,
+    rotation_ccw: int = 0,
+    sar: Fraction | None = None,
+) -> Path:
+    """Write a test video directly with PyAV (independent of VideoWriter)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(encoder, rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = pix_fmt
+        if sar is not None:
+            stream.codec_context.sample_aspect_ratio = sar
+        if rotation_ccw:
+            stream.set_display_rotation(rotation_ccw)
+        sound = add_audio(container) if audio else None
+        for i, array in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(array, format="rgba" if array.shape[2] == 4 else "rgb24")
+            frame.pts = i
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+        if sound is not None:
+            mux_audio(container, sound, len(frames) / fps)
+    return path

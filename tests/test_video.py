@@ -15,6 +15,9 @@ import av
 import cv2
 import numpy as np
 import pytest
+from helpers import add_audio as _add_audio
+from helpers import make_video as _make_video
+from helpers import mux_audio as _mux_audio
 
 from alacgan_batch.errors import ConfigError, InputError, OutputError
 from alacgan_batch.video import (
@@ -55,61 +58,6 @@ def _gradient_frames(n: int, width: int = W, height: int = H) -> list[np.ndarray
         b = y * 255 // max(1, height - 1)
         frames.append(np.dstack([r, g, b]).astype(np.uint8))
     return frames
-
-
-def _add_audio(container: av.container.OutputContainer, encoder: str = "aac") -> av.audio.stream.AudioStream:
-    # Streams must all exist before the first packet is muxed (that writes the header).
-    stream = container.add_stream(encoder, rate=48000)
-    stream.layout = "mono"
-    return stream
-
-
-def _mux_audio(container: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:
-    """A 440 Hz mono sine; the muxer interleaves it with the video muxed before."""
-    rate = stream.rate
-    # Mono float samples: the same (1, n) array serves the planar (aac) and packed (libopus) layouts.
-    fmt = "fltp" if "fltp" in {f.name for f in stream.codec_context.codec.audio_formats} else "flt"
-    t = np.arange(int(seconds * rate)) / rate
-    samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
-    step = 1024
-    for start in range(0, samples.shape[1], step):
-        frame = av.AudioFrame.from_ndarray(
-            np.ascontiguousarray(samples[:, start : start + step]), format=fmt, layout="mono"
-        )
-        frame.sample_rate = rate
-        frame.pts = start
-        container.mux(stream.encode(frame))
-    container.mux(stream.encode(None))
-
-
-def _make_video(
-    path: Path,
-    frames: list[np.ndarray],
-    fps: int = 24,
-    encoder: str = "libx264",
-    pix_fmt: str = "yuv420p",
-    audio: bool = False,
-    rotation_ccw: int = 0,
-    sar: Fraction | None = None,
-) -> Path:
-    """Write a test video directly with PyAV (independent of VideoWriter)."""
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(encoder, rate=fps)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = pix_fmt
-        if sar is not None:
-            stream.codec_context.sample_aspect_ratio = sar
-        if rotation_ccw:
-            stream.set_display_rotation(rotation_ccw)
-        sound = _add_audio(container) if audio else None
-        for i, array in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(array, format="rgba" if array.shape[2] == 4 else "rgb24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode(None))
-        if sound is not None:
-            _mux_audio(container, sound, len(frames) / fps)
-    return path
 
 
 def _audio_summary(path: Path) -> list[tuple[str, float]]:

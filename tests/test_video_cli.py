@@ -1,0 +1,158 @@
+"""`alacgan video` and production formats end to end: audio, alpha, cuts, patterns, layers, bad input."""
+
+import json
+
+import av
+import cv2
+import numpy as np
+import pytest
+from helpers import draw_frame, make_video, run_cli, snapshot, stroke_image, write_image
+
+from alacgan_batch.layers import Layers, recompose
+from alacgan_batch.video import VideoReader, probe
+
+SIZE = (64, 96)  # height, width: even (h264), not multiples of 16
+
+
+def lineart_video(path, n=8, cut_at=None, audio=True):
+    frames = []
+    for i in range(n):
+        if cut_at is not None and i >= cut_at:  # an unrelated drawing after the cut
+            grey = np.full(SIZE, 255, np.uint8)
+            cv2.circle(grey, (30 + i, 34), 22, 0, 2)
+            cv2.line(grey, (60, 5), (90, 60), 0, 2)
+        else:
+            grey = draw_frame(SIZE, shift=i)
+        frames.append(np.repeat(grey[..., None], 3, axis=2))
+    return make_video(path, frames, fps=12, audio=audio)
+
+
+def test_video_in_video_out_keeps_count_fps_size_and_audio(tmp_path, tiny_model, capsys):
+    src = lineart_video(tmp_path / "take.mp4")
+    hint = write_image(tmp_path / "key.png", stroke_image(SIZE, (30, 30), (255, 0, 0)))
+    code, stdout, stderr = run_cli(["video", src, "--hints", f"{hint}@0", "-o", tmp_path / "out.mp4",
+                                    "--weights", tiny_model, "--json"], capsys)
+    assert code == 0, stderr
+    assert json.loads(stdout)["written"] == 8
+    a, b = probe(src), probe(tmp_path / "out.mp4")
+    assert (b.width, b.height, b.fps, b.frame_count) == (a.width, a.height, a.fps, 8)
+    assert b.has_audio
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert [s.codec_context.name for s in container.streams.audio] == ["aac"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["key.png", "out.mp4", "take.mp4"]  # no temp files left
+
+
+def test_prores4444_with_transparent_background_keeps_an_alpha_plane(tmp_path, capsys):
+    src = lineart_video(tmp_path / "take.mp4", n=4, audio=False)
+    hint = write_image(tmp_path / "key.png", stroke_image(SIZE, (30, 30), (0, 200, 0)))
+    code, _, stderr = run_cli(["video", src, "--hints", f"{hint}@0", "-o", tmp_path / "out.mov", "--codec",
+                               "prores4444", "--engine", "flat", "--background", "transparent"], capsys)
+    assert code == 0, stderr
+    assert probe(tmp_path / "out.mov").has_alpha
+    with VideoReader(tmp_path / "out.mov") as reader:
+        first = next(iter(reader))
+    assert first.shape == (*SIZE, 4)
+    assert first[2, 2, 3] < 10  # the outside (paper touching the border) is transparent
+    assert first[30, 30, 3] > 245 and first[30, 30, 1] > 150  # the hinted region is opaque green
+
+
+def test_propagation_never_crosses_a_cut(tmp_path, capsys):
+    src = lineart_video(tmp_path / "take.mp4", n=8, cut_at=4, audio=False)
+    hint = write_image(tmp_path / "key.png", stroke_image(SIZE, (30, 30), (255, 0, 0)))
+    out = tmp_path / "frames" / "f.####.png"
+    code, stdout, stderr = run_cli(["video", src, "--hints", f"{hint}@0", "-o", out, "--engine", "flat", "--json"],
+                                   capsys)
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    assert summary["shots"] == 2 and len(summary["unhinted_shots"]) == 1 and "no hints" in stderr
+    for i in range(8):
+        image = cv2.imread(str(tmp_path / "frames" / f"f.{i:04d}.png"), cv2.IMREAD_UNCHANGED)
+        red = (image[..., 2] > 200) & (image[..., 1] < 60) & (image[..., 0] < 60) & (image[..., 3] > 200)
+        assert (red.sum() > 50) == (i < 4), f"frame {i}"
+
+    code, _, stderr = run_cli(["video", src, "--hints", f"{hint}@0", "-o", tmp_path / "x.mp4", "--engine", "flat",
+                               "--on-missing-hints", "error"], capsys)
+    assert code == 3 and "no hints" in stderr and not (tmp_path / "x.mp4").exists()
+
+
+@pytest.mark.parametrize("case", ["text", "zero_frames", "codec"])
+def test_bad_video_input_is_a_clear_error_and_leaves_nothing(case, tmp_path, capsys):
+    src = tmp_path / "take.mp4"
+    args = ["video", src, "-o", tmp_path / "out" / "o.mp4", "--engine", "flat"]
+    if case == "text":
+        src.write_text("not a video")
+    elif case == "zero_frames":
+        with av.open(str(tmp_path / "take.mkv"), "w") as container:
+            stream = container.add_stream("ffv1", rate=24)
+            stream.width, stream.height = 32, 32
+        args[1] = tmp_path / "take.mkv"
+    else:
+        lineart_video(src, n=2, audio=False)
+        args += ["--codec", "mpeg9"]
+    code, _, stderr = run_cli(args, capsys)
+    assert code in (2, 3) and stderr.count("error:") == 1
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_patterns_in_and_out_keep_numbers_and_padding(tmp_path, capsys):
+    for n in range(1001, 1007):
+        write_image(tmp_path / "in" / f"shot.{n:04d}.png", draw_frame(SIZE, shift=n - 1000))
+    hint = write_image(tmp_path / "key.png", stroke_image(SIZE, (30, 30), (0, 0, 255)))
+    code, stdout, stderr = run_cli(["colorize", tmp_path / "in" / "shot.####.png", "--hints", f"{hint}@1001",
+                                    "--frames", "1001-1005x2", "-o", tmp_path / "out" / "c_%05d.png", "--engine",
+                                    "flat", "--json"], capsys)
+    assert code == 0, stderr
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["c_01001.png", "c_01003.png", "c_01005.png"]
+    (tmp_path / "in" / "shot.1004.png").unlink()
+    code, _, stderr = run_cli(["colorize", tmp_path / "in" / "shot.####.png", "-o", tmp_path / "o2", "--engine",
+                               "flat"], capsys)
+    assert code == 3 and "1004" in stderr
+    code, stdout, stderr = run_cli(["colorize", tmp_path / "in" / "shot.####.png", "-o", tmp_path / "o2", "--engine",
+                                    "flat", "--on-missing-frames", "skip", "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["frames"] == 5
+
+
+def test_layers_recompose_to_the_final_frame(frames_dir, tiny_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    code, _, stderr = run_cli(["colorize", frames_dir, "-o", out, "--weights", tiny_model, "--layers"], capsys)
+    assert code == 0, stderr
+    for frame in sorted(frames_dir.iterdir()):
+        parts = {name: cv2.cvtColor(cv2.imread(str(out / "layers" / name / frame.name), cv2.IMREAD_UNCHANGED),
+                                    cv2.COLOR_BGRA2RGBA) for name in ("line", "flat", "shading")}
+        final = cv2.cvtColor(cv2.imread(str(out / frame.name)), cv2.COLOR_BGR2RGB)
+        rebuilt = recompose(Layers(parts["line"], parts["flat"], parts["shading"]))
+        assert np.abs(rebuilt.astype(int) - final.astype(int)).max() <= 2
+
+
+def test_flatten_and_palette_give_one_colour_per_region(frames_dir, tiny_model, tmp_path, capsys):
+    sheet = tmp_path / "sheet.json"
+    sheet.write_text(json.dumps({"name": "test", "colors": {"a": "#ff0000", "b": [0, 0, 255], "c": "#ffffff"}}))
+    code, _, stderr = run_cli(["colorize", frames_dir, "-o", tmp_path / "out", "--weights", tiny_model,
+                               "--palette", sheet, "--no-lines"], capsys)
+    assert code == 0, stderr
+    image = cv2.cvtColor(cv2.imread(str(tmp_path / "out" / "shot.0001.png")), cv2.COLOR_BGR2RGB)
+    from alacgan_batch.regions import segment_regions
+    from alacgan_batch.sequence import read_lineart
+
+    labels = segment_regions(read_lineart(frames_dir / "shot.0001.png").coverage)
+    allowed = {(255, 0, 0), (0, 0, 255), (255, 255, 255)}
+    for label in np.unique(labels[labels > 0]):
+        colours = {tuple(c) for c in image[labels == label]}
+        assert len(colours) == 1 and colours <= allowed
+
+
+def test_hints_preview_writes_a_contact_sheet(frames_dir, tmp_path, capsys):
+    hint = write_image(tmp_path / "key.png", stroke_image((72, 100), (20, 30), (255, 0, 0)))
+    code, _, stderr = run_cli(["hints", "preview", frames_dir, "--hints", f"{hint}@1", "-o", tmp_path / "s.png",
+                               "--columns", "3"], capsys)
+    assert code == 0, stderr
+    sheet = cv2.imread(str(tmp_path / "s.png"))
+    assert sheet.shape[1] == 3 * (320 + 4) and sheet.shape[0] > 2 * 200
+    red = (sheet[..., 2] > 200) & (sheet[..., 1] < 80) & (sheet[..., 0] < 80)
+    assert red.sum() > 100  # the strokes are drawn on the thumbnails
+
+
+def test_inputs_are_never_touched(frames_dir, tmp_path, capsys):
+    before = snapshot(frames_dir)
+    run_cli(["colorize", frames_dir, "--engine", "flat", "-o", tmp_path / "o"], capsys)
+    assert snapshot(frames_dir) == before
