@@ -9,7 +9,8 @@ import tomllib
 from .errors import ConfigError
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
-PRESET_KEYS = {"short_side", "batch_size", "precision", "overlay_lines", "device"}
+PRESET_KEYS = {"short_side", "batch_size", "precision", "overlay_lines", "device", "engine", "propagate", "flatten",
+               "background", "layers", "on_missing_hints"}
 
 
 def available_presets() -> list[str]:

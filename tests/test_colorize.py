@@ -116,3 +116,15 @@ def test_bad_input_is_one_line_nonzero_and_changes_nothing(case, frames_dir, tin
     assert snapshot(frames_dir) == before
     if case != "corrupt":
         assert not (tmp_path / "out").exists() or not list((tmp_path / "out").glob("*.png"))
+
+
+def test_presets_fill_settings_and_flags_override_them(frames_dir, tiny_model, tmp_path, capsys):
+    code, stdout, stderr = run_cli(["colorize", frames_dir, "-o", tmp_path / "a", "--preset", "flat", "--json"],
+                                   capsys)
+    assert code == 0, stderr
+    assert json.loads(stdout)["engine"] == "flat"
+    code, stdout, _ = run_cli(["colorize", frames_dir, "-o", tmp_path / "b", "--preset", "flat", "--engine",
+                               "network", "--weights", tiny_model, "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["engine"] == "network"
+    code, _, stderr = run_cli(["colorize", frames_dir, "--preset", "nosuch"], capsys)
+    assert code == 2 and "unknown preset" in stderr
