@@ -371,6 +371,9 @@ def make_loader(dataset: Dataset, options: DataOptions, start_step: int, world: 
         collate_fn=collate,
         persistent_workers=workers > 0,
         prefetch_factor=2 if workers > 0 else None,
+        # Its own generator: creating an iterator draws a base seed, which must not move the global
+        # torch RNG (a resumed run creates its iterator at another point of that stream).
+        generator=torch.Generator().manual_seed(options.seed),
     )
 
 

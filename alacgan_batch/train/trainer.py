@@ -526,6 +526,18 @@ def _lr_at(config: TrainConfig, step: int, dropped_at: int | None = None) -> flo
     return config.lr
 
 
+def weights_fingerprint(*modules: nn.Module | None) -> str:
+    """sha256 over the modules' tensors (in state-dict order): equal fingerprints = bitwise-equal weights."""
+    digest = hashlib.sha256()
+    for module in modules:
+        if module is None:
+            continue
+        for key, tensor in module.state_dict().items():
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 def _write_jsonl(path: Path, record: dict) -> None:
     with open(path, "a") as f:
         f.write(json.dumps(record) + "\n")
@@ -769,6 +781,7 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
         "session_s_per_step": round((time.time() - t0) / max(1, step - start_step), 4),
         "last": last, "best_val_hint_acc": best if best > -math.inf else None, "skipped_images": skipped_total,
         "checkpoint": str(last_ckpt) if last_ckpt else None, "world_size": dist_info.world, "device": str(dev),
+        "rank": dist_info.rank, "weights_sha256": weights_fingerprint(colornet, critic),
     }
     if dist_info.main:
         write_json_atomic(out / "summary.json", summary)

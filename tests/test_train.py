@@ -1,0 +1,378 @@
+"""Training library: XDoG, simulated hints, losses, the loop (resume, Ctrl-C, DDP), datasets, recipes, export."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from alacgan_batch.errors import ConfigError, InputError
+from alacgan_batch.train import data as tdata
+from alacgan_batch.train import export_run, load_recipe, losses, prepare_dataset, train
+from alacgan_batch.train.trainer import SizedCritic, load_checkpoint, weights_fingerprint
+
+ROOT = Path(__file__).resolve().parents[1]
+torch.set_num_threads(1)  # the suite shares two cores with other work
+
+
+def _tiny(**overrides: str):
+    return load_recipe("tiny", {k: str(v) for k, v in overrides.items()})
+
+
+# --- XDoG (§4.1) --------------------------------------------------------------------------------
+
+def _shapes(size: int = 96) -> np.ndarray:
+    image = np.full((size, size), 235, np.uint8)
+    cv2.rectangle(image, (20, 20), (70, 60), 60, -1)
+    cv2.circle(image, (60, 70), 15, 120, -1)
+    return image
+
+
+def test_xdog_is_binary_with_lines_on_edges() -> None:
+    image = _shapes()
+    lines = tdata.xdog(image, sigma=0.5)
+    assert lines.dtype == np.float32 and lines.min() >= 0 and lines.max() <= 1
+    assert np.mean((lines > 0.01) & (lines < 0.99)) < 0.001  # phi = 1e9: a step, not a ramp
+    ink = lines < 0.5
+    assert ink.sum() > 50
+    edges = cv2.Canny(image, 10, 30) > 0
+    # lines sit on the dark side of an edge, as wide as the kappa * sigma = 2.25 px blur reaches
+    near_edge = cv2.dilate(edges.astype(np.uint8), np.ones((13, 13), np.uint8)) > 0
+    assert np.all(near_edge[ink])
+    assert ink[edges].mean() > 0.3  # and the edges are drawn
+    assert not ink[35:45, 30:45].any() and not ink[:10, :10].any()  # flat areas stay paper
+
+
+def test_xdog_larger_sigma_gives_thicker_lines() -> None:
+    image = _shapes()
+    ink = [(tdata.xdog(image, sigma=s) < 0.5).sum() for s in (0.3, 0.5, 1.0)]
+    assert ink[0] < ink[1] < ink[2]
+
+
+def test_sketch_jitter_keeps_paper_white_and_lightens_ink() -> None:
+    sketch = np.array([[0.0, 1.0]], np.float32)
+    for seed in range(20):
+        out = tdata.jitter_sketch(sketch, np.random.default_rng(seed))
+        assert out[0, 1] == 1.0 and 0.0 <= out[0, 0] <= 0.3 + 1e-6
+
+
+# --- simulated hints (§3.1) ---------------------------------------------------------------------
+
+def test_pixel_hint_density_matches_truncated_normal() -> None:
+    rng = np.random.default_rng(0)
+    density = np.mean([tdata.hint_mask(128, 128, rng).mean() for _ in range(400)])
+    expected = tdata.expected_hint_density()
+    assert expected == pytest.approx(0.005 * math.sqrt(2 / math.pi))
+    assert density == pytest.approx(expected, rel=0.1)
+
+
+def test_pixel_hint_carries_downsampled_colour_under_mask() -> None:
+    color = np.zeros((64, 64, 3), np.float32)
+    color[..., 0] = 1.0  # pure red
+    hint = tdata.pixel_hint(color, np.random.default_rng(1), xi_std=0.5)  # dense, so some pixels are set
+    mask = hint[3] > 0
+    assert hint.shape == (4, 16, 16) and mask.any()
+    assert torch.all(hint[0][mask] == 1) and torch.all(hint[1][mask] == -1)
+    assert torch.all(hint[:3][:, ~mask] == 0)
+
+
+def test_exactly_half_of_each_batch_gets_hints() -> None:
+    options = tdata.DataOptions(image_size=64, batch_size=4, synth_size=128, stroke_hint_prob=1.0,
+                                stroke_parts_all_prob=1.0)
+    dataset = tdata.SynthDataset(options)
+    loader = tdata.make_loader(dataset, options, start_step=0, world=1, workers=0)
+    batches = [b for b, _ in zip(loader, range(3), strict=False)]
+    for batch in batches:
+        assert batch["hint"].shape == (4, 4, 16, 16)
+        masks = batch["hint"][:, 3].flatten(1).sum(1)
+        assert torch.all(masks[2:] == 0)  # the second half: no hints at all
+        assert torch.all(batch["hint"][2:] == 0)
+    assert sum(int((b["hint"][:2, 3].flatten(1).sum(1) > 0).sum()) for b in batches) >= 4
+
+
+def test_samples_depend_only_on_index() -> None:
+    options = tdata.DataOptions(image_size=64, batch_size=4, synth_size=128, stroke_hint_prob=0.5)
+    a, b = tdata.SynthDataset(options)[13], tdata.SynthDataset(options)[13]
+    for key in ("sketch", "color", "hint"):
+        assert torch.equal(a[key], b[key])
+    assert a["sketch"].shape == (1, 64, 64) and a["color"].shape == (3, 64, 64)
+    assert a["sketch"].min() >= -1 and a["color"].max() <= 1
+
+
+def test_stroke_hints_use_the_inference_encoding() -> None:
+    color = np.zeros((64, 64, 3), np.float32)
+    color[:, 32:] = (0.0, 0.0, 1.0)
+    rgb, mask = tdata.random_strokes(color, np.random.default_rng(3), count=4)
+    hint = tdata.stroke_hint(rgb, mask)
+    assert hint.shape == (4, 16, 16) and hint[3].sum() > 0
+    yy, xx = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
+    assert torch.all(hint[3][(yy + xx) % 2 == 1] == 0)  # §3.4 checkerboard thinning
+
+
+# --- losses (§3.2) ------------------------------------------------------------------------------
+
+def test_gradient_penalty_of_a_linear_critic() -> None:
+    torch.manual_seed(0)
+    w = torch.full((3, 8, 8), 0.01)
+
+    def critic(y: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+        return (y * w).flatten(1).sum(1, keepdim=True) + f.flatten(1).sum(1, keepdim=True)
+
+    real, fake, feats = torch.rand(5, 3, 8, 8), torch.rand(5, 3, 8, 8), torch.rand(5, 2, 1, 1)
+    penalty = losses.gradient_penalty(critic, real, fake, feats)
+    norm = 0.01 * math.sqrt(3 * 8 * 8)  # ||grad_y D|| = ||w|| for every interpolate
+    assert penalty.item() == pytest.approx(10 * (norm - 1) ** 2, rel=1e-5)
+    d_real, d_fake = torch.tensor([[1.0], [3.0]]), torch.tensor([[0.5], [-0.5]])
+    assert losses.critic_loss(d_fake, d_real).item() == pytest.approx(0.0 - 2.0)
+    assert losses.drift_penalty(d_real).item() == pytest.approx(1e-3 * 5.0)
+    assert losses.adversarial_loss(d_fake).item() == pytest.approx(0.0)
+
+
+def test_interpolates_lie_between_real_and_fake() -> None:
+    real, fake = torch.zeros(3, 3, 4, 4), torch.ones(3, 3, 4, 4)
+    eps = torch.tensor([0.0, 0.25, 1.0]).view(3, 1, 1, 1)
+    mixed = losses.interpolate(real, fake, eps)
+    assert torch.allclose(mixed[:, 0, 0, 0], torch.tensor([0.0, 0.25, 1.0])) and mixed.requires_grad
+
+
+def test_lab_conversion_of_known_colours() -> None:
+    lab = losses.rgb_to_lab(torch.tensor([[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0], [1.0, -1.0, -1.0]]).view(3, 3, 1, 1))
+    assert lab[0, :, 0, 0].tolist() == pytest.approx([100.0, 0.0, 0.0], abs=0.05)
+    assert lab[1, :, 0, 0].tolist() == pytest.approx([0.0, 0.0, 0.0], abs=0.05)
+    assert lab[2, :, 0, 0].tolist() == pytest.approx([53.24, 80.09, 67.20], abs=0.1)  # sRGB red
+
+
+def _snapshot(module: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def _changed(before: list[torch.Tensor], module: torch.nn.Module) -> bool:
+    return any(not torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("kind", ["content", "adversarial", "critic"])
+def test_one_step_of_each_loss_updates_weights(kind: str) -> None:
+    from alacgan_batch.train.trainer import build_networks
+
+    torch.manual_seed(0)
+    config = _tiny()
+    generator, features, critic, _ = build_networks(config)
+    sketch, real = torch.rand(2, 1, 64, 64) * 2 - 1, torch.rand(2, 3, 64, 64) * 2 - 1
+    hint = torch.zeros(2, 4, 16, 16)
+    feats = features(sketch)
+    fake = generator(sketch, hint, feats)
+    if kind == "critic":
+        target, opt = critic, torch.optim.Adam(critic.parameters(), 1e-3)
+        d_real, d_fake = critic(real, feats.detach()), critic(fake.detach(), feats.detach())
+        mixed = losses.interpolate(real, fake)
+        loss = (losses.critic_loss(d_fake, d_real) + losses.drift_penalty(d_real)
+                + losses.gradient_penalty_from(critic(mixed, feats.detach()), mixed))
+    else:
+        target = generator
+        opt = torch.optim.Adam(list(generator.parameters()) + list(features.parameters()), 1e-3)
+        loss = (losses.content_loss(fake, real, "rgb_lab_l1") if kind == "content"
+                else losses.ADV_WEIGHT * losses.adversarial_loss(critic(fake, feats.detach())))
+    before = _snapshot(target)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    assert math.isfinite(loss.item())
+    assert _changed(before, target)
+    assert all(torch.isfinite(p).all() for p in target.parameters())
+
+
+def test_sized_critic_accepts_small_crops() -> None:
+    critic = SizedCritic(8, 16, 64)
+    assert critic(torch.zeros(2, 3, 64, 64), torch.zeros(2, 16, 4, 4)).shape == (2, 1)
+
+
+# --- recipes ------------------------------------------------------------------------------------
+
+def test_recipes_load_and_overrides_are_typed(tmp_path: Path) -> None:
+    config = load_recipe("starter", {"steps": "100", "lr": "1e-4", "adversarial": "true", "depths": "2,1,1,1"})
+    assert config.steps == 100 and config.lr == 1e-4 and config.adversarial is True
+    assert config.depths == (2, 1, 1, 1) and config.features == "lineart" and config.vgg16 is None
+    with pytest.raises(ConfigError, match="unknown training setting"):
+        load_recipe("tiny", {"stepz": "3"})
+    with pytest.raises(ConfigError, match="steps"):
+        load_recipe("tiny", {"steps": "many"})
+    with pytest.raises(ConfigError, match="unknown training recipe"):
+        load_recipe("nope")
+
+
+def test_paper_recipe_needs_outside_weights(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--vgg16"):
+        load_recipe("paper")
+    vgg = tmp_path / "vgg16.pth"
+    vgg.write_bytes(b"x")
+    with pytest.raises(ConfigError, match="--i2v"):
+        load_recipe("paper", {"vgg16": str(vgg)})
+    with pytest.raises(ConfigError, match="--i2v file not found"):
+        load_recipe("paper", {"vgg16": str(vgg), "i2v": str(tmp_path / "missing.pth")})
+    paper = load_recipe("paper", {"vgg16": str(vgg), "i2v": str(vgg)})
+    assert (paper.image_size, paper.batch_size, paper.steps, paper.lr_drop_step) == (512, 4, 250_000, 125_000)
+    assert (paper.lr, paper.lr_after_drop, paper.beta1, paper.beta2) == (1e-4, 1e-5, 0.5, 0.9)
+
+
+# --- the loop -----------------------------------------------------------------------------------
+
+def _ckpt_state(path: Path) -> dict:
+    state = load_checkpoint(path)
+    return {k: state[k] for k in ("generator", "features", "critic")}
+
+
+def _assert_same(a: dict, b: dict) -> None:
+    for part in a:
+        assert a[part].keys() == b[part].keys()
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), f"{part}.{key} differs"
+
+
+def test_resume_is_bitwise_exact(tmp_path: Path) -> None:
+    full = train(_tiny(steps=4), None, tmp_path / "full", progress=False)
+    half = train(_tiny(steps=2), None, tmp_path / "split", progress=False)
+    assert half["step"] == 2
+    with pytest.raises(InputError, match="--resume"):
+        train(_tiny(steps=4), None, tmp_path / "split", progress=False)
+    rest = train(_tiny(steps=4), None, tmp_path / "split", resume=True, progress=False)
+    assert rest["start_step"] == 2 and rest["step"] == 4
+    assert rest["weights_sha256"] == full["weights_sha256"]
+    _assert_same(_ckpt_state(tmp_path / "full/checkpoints/step-00000004.pt"),
+                 _ckpt_state(tmp_path / "split/checkpoints/step-00000004.pt"))
+    full_opt = load_checkpoint(tmp_path / "full/checkpoints/step-00000004.pt")["opt_g"]["state"]
+    split_opt = load_checkpoint(tmp_path / "split/checkpoints/step-00000004.pt")["opt_g"]["state"]
+    assert all(torch.equal(full_opt[k]["exp_avg"], split_opt[k]["exp_avg"]) for k in full_opt)
+    # the run folder holds everything a run promises
+    run = tmp_path / "full"
+    assert json.loads((run / "config.json").read_text())["name"] == "tiny"
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4] and all(math.isfinite(r["loss_g"]) for r in records)
+    assert records[-1]["lr"] == 1e-5 and records[0]["lr"] == 1e-4  # lr drop at step 3 (recipe)
+    assert sorted(p.name for p in (run / "samples").glob("*.png")) == ["step-00000002.png", "step-00000004.png"]
+    assert cv2.imread(str(run / "samples/step-00000002.png")).shape == (4 * 64, 4 * 64, 3)
+    assert len(list((run / "checkpoints").glob("step-*.pt"))) <= 2  # keep_last
+
+
+def test_resume_with_nothing_to_resume(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="nothing to resume"):
+        train(_tiny(), None, tmp_path / "empty", resume=True, progress=False)
+
+
+def test_ctrl_c_saves_and_resume_continues(tmp_path: Path) -> None:
+    timer = threading.Timer(4.0, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        summary = train(_tiny(steps=10_000, max_minutes=2), None, tmp_path / "run", progress=False)
+    finally:
+        timer.cancel()
+    assert summary["interrupted"] and 0 < summary["step"] < 10_000
+    saved = sorted((tmp_path / "run/checkpoints").glob("step-*.pt"))[-1]
+    assert load_checkpoint(saved)["step"] == summary["step"]
+    more = train(_tiny(steps=summary["step"] + 1), None, tmp_path / "run", resume=True, progress=False)
+    assert more["step"] == summary["step"] + 1 and not more["interrupted"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ddp_two_processes_hold_identical_weights(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(_free_port()), str(ROOT / "tests/ddp_train_worker.py"), str(tmp_path), "2"]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world_size"] for r in ranks] == [2, 2] and [r["step"] for r in ranks] == [2, 2]
+    assert ranks[0]["weights_sha256"] == ranks[1]["weights_sha256"]
+    # rank 0 alone writes the run; its checkpoint holds both ranks' RNG states
+    ckpt = load_checkpoint(tmp_path / "run/checkpoints/step-00000002.pt")
+    assert len(ckpt["rng"]) == 2 and not torch.equal(ckpt["rng"][0]["torch"], ckpt["rng"][1]["torch"])
+
+
+# --- datasets -----------------------------------------------------------------------------------
+
+def _illustrations(folder: Path, count: int = 3) -> None:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        image = np.full((80, 100, 3), 230, np.uint8)
+        for _ in range(4):
+            color = tuple(int(c) for c in rng.integers(0, 255, 3))
+            cv2.circle(image, tuple(int(v) for v in rng.integers(10, 70, 2)), int(rng.integers(8, 25)), color, -1)
+        cv2.imwrite(str(folder / f"ill_{i}.png"), image)
+
+
+def test_prepare_dataset_skips_corrupt_images_and_caches(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _illustrations(src)
+    (src / "broken.png").write_bytes(b"\x89PNG not really")
+    with pytest.warns(UserWarning, match="broken.png"):
+        summary = prepare_dataset(src, tmp_path / "prepared", size=64, progress=False)
+    assert summary["images"] == 3 and summary["skipped"] == 1 and summary["skipped_files"] == ["broken.png"]
+    manifest = json.loads((tmp_path / "prepared/manifest.json").read_text())
+    assert manifest["complete"] and len(manifest["items"]) == 3
+    sketch = cv2.imread(str(tmp_path / "prepared" / manifest["items"][0]["sketches"][0]), cv2.IMREAD_GRAYSCALE)
+    assert min(sketch.shape) == 64 and set(np.unique(sketch)) <= {0, 255}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        again = prepare_dataset(src, tmp_path / "prepared", size=64, progress=False)
+    assert again["cached"] == 3
+
+
+def test_prepare_dataset_rejects_empty_or_missing_folders(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no images"):
+        prepare_dataset(tmp_path / "empty", tmp_path / "out", progress=False)
+    with pytest.raises(InputError, match="not found"):
+        prepare_dataset(tmp_path / "missing", tmp_path / "out", progress=False)
+
+
+def test_train_on_broken_datasets(tmp_path: Path) -> None:
+    (tmp_path / "raw").mkdir()
+    with pytest.raises(InputError, match="not a prepared dataset"):
+        train(_tiny(), tmp_path / "raw", tmp_path / "run0", progress=False)
+    src = tmp_path / "src"
+    _illustrations(src, count=2)
+    prepare_dataset(src, tmp_path / "prepared", size=64, progress=False)
+    manifest = json.loads((tmp_path / "prepared/manifest.json").read_text())
+    (tmp_path / "prepared" / manifest["items"][0]["color"]).write_bytes(b"garbage")  # corrupted after preparing
+    with pytest.warns(UserWarning, match="skipping training image"):
+        summary = train(_tiny(steps=2, adversarial="false"), tmp_path / "prepared", tmp_path / "run1",
+                        progress=False)
+    assert summary["step"] == 2 and summary["skipped_images"] >= 1
+
+
+# --- export -------------------------------------------------------------------------------------
+
+def test_export_run_writes_a_loadable_model_and_card(tmp_path: Path) -> None:
+    from alacgan_batch.checkpoints import load_model
+
+    train(_tiny(steps=2, adversarial="false"), None, tmp_path / "run", progress=False)
+    weights = export_run(tmp_path / "run", tmp_path / "model")
+    assert weights.name == "alacgan-tiny.safetensors"
+    model = load_model(weights)
+    sketch = torch.zeros(1, 1, 64, 64)
+    assert model.generator(sketch, torch.zeros(1, 4, 16, 16), model.features(sketch)).shape == (1, 3, 64, 64)
+    card = (tmp_path / "model/MODEL_CARD.md").read_text()
+    sums = (tmp_path / "model/SHA256SUMS").read_text().split()
+    assert sums[1] == weights.name and sums[0] in card and "tiny" in card
+    spec = json.loads(weights.with_suffix(".json").read_text())
+    assert spec["training"]["recipe"] == "tiny" and spec["training"]["step"] == 2
+    ckpt = load_checkpoint(tmp_path / "run/checkpoints/step-00000002.pt")
+    assert weights_fingerprint(model.generator) != ""  # loads; weights come from the run's last checkpoint
+    assert torch.equal(model.generator.state_dict()["exit.weight"], ckpt["generator"]["exit.weight"])
