@@ -113,7 +113,7 @@ class TrainConfig:
     val_every: int = 1000
     val_frames: int = 8
     val_size: int = 256
-    max_minutes: float = 0.0  # stop (and save) after this much wall time; 0 = no limit
+    max_minutes: float = 0.0  # stop (and save) once the run's wall time (all sessions) reaches this; 0 = none
 
     def resolved_model_name(self) -> str:
         return self.model_name or f"alacgan-{self.name}"
@@ -760,7 +760,9 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
                 if (config.checkpoint_every > 0 and step % config.checkpoint_every == 0) or is_best:
                     last_ckpt = save(step, wall_before + time.time() - t0, is_best) or last_ckpt
                     saved_step = step
-                out_of_time = config.max_minutes > 0 and (time.time() - t0) / 60 >= config.max_minutes
+                # Wall time over all sessions of the run, like lr_drop_minutes.
+                out_of_time = (config.max_minutes > 0
+                               and (wall_before + time.time() - t0) / 60 >= config.max_minutes)
                 if _all_any(stop.requested or out_of_time, dist_info):
                     interrupted = stop.requested
                     stopped_by_time = out_of_time and not stop.requested
