@@ -330,7 +330,10 @@ def _resolve_device(device: str, local_rank: int) -> torch.device:
         if not torch.cuda.is_available():
             raise ConfigError("device cuda requested but no CUDA GPU is available")
         return torch.device("cuda", local_rank)
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise ConfigError(f"unknown device {device!r} (auto, cpu, cuda or cuda:N)") from exc
 
 
 def init_distributed(device: str) -> Dist:
@@ -868,7 +871,8 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None) -> Path:
     """Write a run's generator (+ own F1) with `save_model`, a MODEL_CARD.md and SHA256SUMS; returns the weights.
 
     Uses best.pt (best validation score) when the run has one, else its latest checkpoint. If the run
-    folder holds quality.json (from benchmarks/quality.py) the card reports it.
+    folder holds quality.json (from benchmarks/quality.py --json) the card reports it, and NOTES.md
+    (free text: hardware, history of the run) is copied into the card.
     """
     from ..checkpoints import ModelSpec, save_model
 
@@ -905,13 +909,16 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None) -> Path:
                          feature_width=config.feature_width, name=name, extra={"training": provenance}))
     digest = _sha256(weights)
     write_bytes_atomic(out_dir / "SHA256SUMS", f"{digest}  {weights.name}\n".encode())
-    card = _model_card(name, config, provenance, train_records, val_records, quality, generator, features, digest)
+    notes = (run_dir / "NOTES.md").read_text() if (run_dir / "NOTES.md").is_file() else ""
+    card = _model_card(name, config, provenance, train_records, val_records, quality, generator, features, digest,
+                       notes)
     write_bytes_atomic(out_dir / "MODEL_CARD.md", card.encode())
     return weights
 
 
 def _model_card(name: str, config: TrainConfig, prov: dict, train_records: list[dict], val_records: list[dict],
-                quality: dict | None, generator: nn.Module, features: nn.Module | None, digest: str) -> str:
+                quality: dict | None, generator: nn.Module, features: nn.Module | None, digest: str,
+                notes: str = "") -> str:
     n_g = sum(p.numel() for p in generator.parameters())
     n_f = sum(p.numel() for p in features.parameters()) if features is not None else 0
     wall = prov.get("wall_s")
@@ -962,16 +969,20 @@ def _model_card(name: str, config: TrainConfig, prov: dict, train_records: list[
         lines += _quality_lines(quality)
     else:
         lines.append("Not measured yet: run `python benchmarks/quality.py --weights " + f"model/{name}.safetensors`.")
+    steps_text = f"{prov.get('run_steps')} steps in {wall_text}"
     lines += [
         "",
         "## Known limits",
-        "- Trained only on procedural cel frames (flat parts, simple shading, clean closed lines). Real line art",
-        "  (open gaps, hatching, textures, faces) is out of distribution; expect muddier colours there.",
-        "- A reduced-width model trained for about an hour on two CPU cores: far from the paper's 250k",
-        "  iterations on real illustrations; automatic colouring without hints is weak.",
-        "- Thin or small regions and regions far from any stroke may take a neighbour's colour.",
-        "",
+        "- Trained only on procedural cel frames (flat parts, two-tone shading, clean closed lines)."
+        if "synth" in str(prov.get("data")) else f"- Trained only on {prov.get('data')}.",
+        "  Real line art (open gaps, hatching, textures, faces) is out of distribution: expect muddier colours.",
+        f"- {steps_text}: far from the paper's 250k iterations on real illustrations; colours of parts",
+        "  without a hint (automatic colouring) are guesses.",
+        "- Thin or small regions, and regions far from their stroke, may take a neighbour's colour.",
     ]
+    if notes:
+        lines += ["", "## Notes", notes.strip()]
+    lines.append("")
     return "\n".join(lines)
 
 
