@@ -137,6 +137,11 @@ class ModelSpec:
     name: str = "alacgan"
     extra: dict | None = None
 
+    @property
+    def working_short_side(self) -> int:
+        """Short side of the frames the model was trained to colour (the pipeline's default working size)."""
+        return int((self.extra or {}).get("working_short_side", 512))
+
     def to_dict(self) -> dict:
         return {
             "format": FORMAT_NAME,

@@ -135,7 +135,9 @@ def colorize(
     batch_size: Annotated[int | None, typer.Option(help="Frames per batch (default by device).")] = None,
     precision: Annotated[str | None, typer.Option(help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16.")]
     = None,
-    short_side: Annotated[int | None, typer.Option(help="Working resolution's short side (default 512).")] = None,
+    short_side: Annotated[int | None, typer.Option(
+        help="Working resolution's short side (default: what the model was trained at, 512 for the paper's; "
+             "0 keeps the frames' size).")] = None,
     lines: Annotated[bool | None, typer.Option("--lines/--no-lines", help="Lay the drawn lines over the colour.")]
     = None,
     codec: Annotated[str, typer.Option(help="For a video output: h264, prores4444, png, ffv1.")] = "h264",

@@ -65,7 +65,7 @@ class Colorizer:
 
     def __init__(self, weights: Path | str | None = None, i2v: Path | str | None = None, device: str = "auto",
                  batch_size: int | None = None, precision: str = "auto",
-                 short_side: int | None = WORKING_SHORT_SIDE, overlay_lines: bool = True, engine: str = "network",
+                 short_side: int | None = None, overlay_lines: bool = True, engine: str = "network",
                  propagate: bool = True, flatten: bool = False, palette: Path | str | None = None,
                  background: str = "white", layers: bool = False, detect_cuts: bool = True,
                  on_missing_hints: str = "auto") -> None:
@@ -82,7 +82,9 @@ class Colorizer:
             self.model_files = files
             self.model = load_model(files.weights, files.i2v)
             self.engine = Engine(self.model, device, batch_size, precision)
-        self.short_side = short_side
+        if short_side is None:  # the size the model was trained at (§4.2: 512 for the paper's model)
+            short_side = self.model.spec.working_short_side if self.model else WORKING_SHORT_SIDE
+        self.short_side = short_side or None  # 0: the frames' own size
         self.plan_options = PlanOptions(short_side, propagate, detect_cuts, on_missing_hints)
         self.finish = Finish.create(overlay_lines=overlay_lines, flatten=flatten, palette=palette,
                                     background=background, layers=layers, fill_hints=engine != "network")
