@@ -1,0 +1,438 @@
+"""Carry an artist's colour strokes from a shot's keyframes to every other frame, following the motion.
+
+Flow between line drawings: plain optical flow sees almost nothing in them (thin lines on flat paper), so
+it is computed on a clipped distance transform of the lines, which gives every paper pixel a "how far to
+the nearest line" texture that moves with the drawing. Strokes are forward-splatted along that flow one
+frame at a time, dropping pixels whose forward and backward flows disagree (occlusion) or that land on a
+line, and snapped so a stroke stays inside one region of the new frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import cv2
+import numpy as np
+from skimage.measure import label as label_components
+
+from .errors import InputError
+from .regions import STROKE_ALPHA, _rgb_code, _stroke_mask, assign_lines, segment_regions
+
+LINE_THRESHOLD = 0.5  # coverage at or above this is a line pixel (as in segment_regions)
+_MIN_FEATURE_CLIP = 16.0  # px: distance-transform clip, raised for big frames (see _line_feature)
+
+# 8 neighbours, nearest first: where a splat leaves a one-pixel hole, it takes a neighbour's stroke
+_NEIGHBOURS = ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))
+
+
+def _check_coverage(coverage: np.ndarray, what: str = "coverage") -> np.ndarray:
+    coverage = np.asarray(coverage)
+    if coverage.ndim != 2:
+        raise InputError(f"{what} must be a HxW array, got shape {coverage.shape}")
+    return coverage.astype(np.float32, copy=False)
+
+
+def _check_hint(hint_rgba: np.ndarray, shape: tuple[int, ...], what: str = "hint strokes") -> np.ndarray:
+    hint_rgba = np.asarray(hint_rgba)
+    if hint_rgba.ndim != 3 or hint_rgba.shape[2] != 4 or hint_rgba.shape[:2] != tuple(shape):
+        raise InputError(f"{what} are {hint_rgba.shape}, need {shape[0]}x{shape[1]}x4 RGBA")
+    if hint_rgba.dtype != np.uint8:
+        raise InputError(f"{what} must be uint8 RGBA, got {hint_rgba.dtype}")
+    return hint_rgba
+
+
+def _line_feature(coverage: np.ndarray) -> np.ndarray:
+    """uint8 image for flow: distance to the nearest line, clipped and scaled, with sub-pixel line edges.
+
+    Flat paper gets a gradient that moves with the lines; the clip (1/16 of the short side, at least
+    16 px) keeps far-away lines from dominating and leaves 256 levels for the range that matters.
+    """
+    lines = coverage >= LINE_THRESHOLD
+    clip = max(_MIN_FEATURE_CLIP, min(coverage.shape) / 16.0)
+    dist = cv2.distanceTransform((~lines).astype(np.uint8), cv2.DIST_L2, 5)
+    # antialiased coverage shifts the edge by a fraction of a pixel, so the valley is not quantised to pixels
+    soft = np.where(lines, 1.0 - coverage, dist + 0.5 - coverage)
+    return np.clip(soft * (255.0 / clip), 0, 255).astype(np.uint8)
+
+
+def _dis_flow(feature_a: np.ndarray, feature_b: np.ndarray) -> np.ndarray:
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    return dis.calc(feature_a, feature_b, None)
+
+
+def _push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """`values` (HxWxC) interpolated from the pixels with weight 1 into those with weight 0 (push-pull)."""
+    nums = [values * weight[..., None]]
+    dens = [weight]
+    while min(dens[-1].shape) > 8:
+        nums.append(cv2.pyrDown(nums[-1]))
+        dens.append(cv2.pyrDown(dens[-1]))
+    est = nums[-1] / np.maximum(dens[-1], 1e-6)[..., None]
+    for num, den in zip(reversed(nums[:-1]), reversed(dens[:-1]), strict=True):
+        up = cv2.pyrUp(est, dstsize=(den.shape[1], den.shape[0]))
+        alpha = np.clip(den * 2, 0, 1)[..., None]  # trust a level's own average once half its weight is there
+        est = alpha * (num / np.maximum(den, 1e-6)[..., None]) + (1 - alpha) * up
+    return est
+
+
+def _round_trip_ok(flow: np.ndarray, other: np.ndarray, tolerance: float) -> np.ndarray:
+    """HxW bool: following `flow` and then `other` comes back within `tolerance` px."""
+    h, w = flow.shape[:2]
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    back = cv2.remap(other, xx + flow[..., 0], yy + flow[..., 1], cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REPLICATE)
+    return np.hypot(flow[..., 0] + back[..., 0], flow[..., 1] + back[..., 1]) <= tolerance
+
+
+def _flow_pair(feature_a: np.ndarray, feature_b: np.ndarray,
+               tolerance: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+    """DIS flows a->b and b->a, with the guesswork on bare paper replaced.
+
+    Farther than the clip distance from every line the feature is flat: DIS has nothing to match there
+    and the two directions drift apart, so strokes on open paper (backgrounds, big fills) would fail the
+    forward-backward check with no occlusion at all. Those pixels, where they are also inconsistent, get
+    the flow interpolated from the consistent pixels around them. Pixels near lines keep their DIS flow,
+    so a real occlusion (which happens at lines) still fails the check.
+    """
+    f_ab = _dis_flow(feature_a, feature_b)
+    f_ba = _dis_flow(feature_b, feature_a)
+    ok_a = _round_trip_ok(f_ab, f_ba, tolerance)
+    ok_b = _round_trip_ok(f_ba, f_ab, tolerance)
+    for flow, ok, feature in ((f_ab, ok_a, feature_a), (f_ba, ok_b, feature_b)):
+        guess = ~ok & (feature >= 255)
+        if guess.any() and ok.any():
+            flow[guess] = _push_pull(flow, ok.astype(np.float32))[guess]
+    return f_ab, f_ba
+
+
+def line_flow(coverage_a: np.ndarray, coverage_b: np.ndarray) -> np.ndarray:
+    """Dense flow from drawing a to drawing b: HxWx2 float32, flow[y, x] = (dx, dy).
+
+    Pixel (x, y) of a moves to (x + dx, y + dy) in b. DIS optical flow (OpenCV, medium preset) on the
+    clipped distance transform of each frame's lines.
+    """
+    coverage_a = _check_coverage(coverage_a, "coverage_a")
+    coverage_b = _check_coverage(coverage_b, "coverage_b")
+    if coverage_a.shape != coverage_b.shape:
+        raise InputError(f"frames differ in size: {coverage_a.shape} and {coverage_b.shape}")
+    return _dis_flow(_line_feature(coverage_a), _line_feature(coverage_b))
+
+
+def _sample_bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """field (HxWxC) at float positions, bilinear, clamped at the border -> NxC."""
+    h, w = field.shape[:2]
+    x = np.clip(x, 0, w - 1)
+    y = np.clip(y, 0, h - 1)
+    x0 = np.minimum(np.floor(x).astype(np.intp), w - 2) if w > 1 else np.zeros(len(x), np.intp)
+    y0 = np.minimum(np.floor(y).astype(np.intp), h - 2) if h > 1 else np.zeros(len(y), np.intp)
+    x1 = np.minimum(x0 + 1, w - 1)
+    y1 = np.minimum(y0 + 1, h - 1)
+    ax = (x - x0)[:, None]
+    ay = (y - y0)[:, None]
+    top = field[y0, x0] * (1 - ax) + field[y0, x1] * ax
+    bottom = field[y1, x0] * (1 - ax) + field[y1, x1] * ax
+    return top * (1 - ay) + bottom * ay
+
+
+def _stroke_components(code: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Strokes = 8-connected runs of one colour -> HxW int32 ids (0 off strokes)."""
+    keyed = np.where(mask, code + 1, 0)
+    return label_components(keyed, background=0, connectivity=2).astype(np.int32, copy=False)
+
+
+def _fill_pinholes(code: np.ndarray, comp: np.ndarray, allowed: np.ndarray) -> None:
+    """Nearest rounding leaves 1 px holes where the motion stretches; give them a neighbour's stroke.
+
+    Only holes the 3x3 closing of the splat fills, so the strokes never grow outwards. In place.
+    """
+    painted = comp > 0
+    closed = cv2.morphologyEx(painted.view(np.uint8), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8)) > 0
+    holes = closed & ~painted & allowed
+    if not holes.any():
+        return
+    h, w = comp.shape
+    ys, xs = np.nonzero(holes)
+    pending = np.ones(len(ys), bool)
+    for dy, dx in _NEIGHBOURS:
+        ny = np.clip(ys + dy, 0, h - 1)
+        nx = np.clip(xs + dx, 0, w - 1)
+        take = pending & painted[ny, nx]
+        code[ys[take], xs[take]] = code[ny[take], nx[take]]
+        comp[ys[take], xs[take]] = comp[ny[take], nx[take]]
+        pending &= ~take
+
+
+def _snap_to_regions(comp: np.ndarray, labels: np.ndarray) -> None:
+    """Keep each stroke only in the region holding most of its pixels (ties: lower region id). In place."""
+    on = comp > 0
+    if not on.any():
+        return
+    c = comp[on].astype(np.int64)
+    lab = labels[on].astype(np.int64)
+    pairs, votes = np.unique(c << 32 | lab, return_counts=True)
+    pair_comp = pairs >> 32
+    order = np.lexsort((pairs & 0xFFFFFFFF, -votes, pair_comp))
+    first = np.ones(len(order), bool)
+    first[1:] = pair_comp[order][1:] != pair_comp[order][:-1]
+    winner = np.zeros(int(comp.max()) + 1, np.int64)
+    winner[pair_comp[order][first]] = (pairs & 0xFFFFFFFF)[order][first]
+    keep = winner[c] == lab
+    ys, xs = np.nonzero(on)
+    comp[ys[~keep], xs[~keep]] = 0
+
+
+def _regions_correspond(labels_source: np.ndarray, labels_target: np.ndarray, flow_fwd: np.ndarray,
+                        flow_bwd: np.ndarray, ys: np.ndarray, xs: np.ndarray, ry: np.ndarray, rx: np.ndarray,
+                        ok: np.ndarray, fb_tolerance: float, min_share: float) -> np.ndarray:
+    """Per stroke pixel: does the target region it lands in come (by the backward flow) from its source region?
+
+    Catches occlusions the pixelwise forward-backward check misses: on line drawings an occluder's flat
+    interior can look like the occluded shape's, so both flows may agree on a wrong match. Each receiving
+    target region is followed back pixel by pixel (round trips only); a stroke pixel is kept if at least
+    `min_share` of its landing region comes from the region the pixel left. A moved or split region comes
+    wholly from it; an occluder or a newly opened gap comes from elsewhere. (A small region merged into a
+    big one fails too: its strokes are dropped rather than risk a wrong colour.)
+    """
+    src = labels_source[ys, xs].astype(np.int64)
+    if (src == 0).any():
+        # a keyframe stroke drawn over a line: count it for the nearest region
+        src = assign_lines(labels_source)[ys, xs].astype(np.int64)
+    dst = labels_target[ry, rx].astype(np.int64)
+    h, w = labels_target.shape
+    n_target = int(labels_target.max()) + 1
+    n_source = int(labels_source.max()) + 1
+    is_receiving = np.zeros(n_target, bool)
+    is_receiving[dst[ok]] = True
+    ty, tx = np.nonzero(is_receiving[labels_target])
+    back = flow_bwd[ty, tx]
+    sx = np.rint(tx + back[:, 0]).astype(np.intp)
+    sy = np.rint(ty + back[:, 1]).astype(np.intp)
+    trip = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+    # where the two flows disagree the back-projection says nothing about where the region came from
+    there = flow_fwd[sy[trip], sx[trip]]
+    trip[trip] = np.hypot(back[trip, 0] + there[:, 0], back[trip, 1] + there[:, 1]) <= fb_tolerance
+    came_from = np.zeros(len(ty), np.int64)
+    came_from[trip] = labels_source[sy[trip], sx[trip]]
+    t_lab = labels_target[ty, tx].astype(np.int64)
+    pairs, counts = np.unique(t_lab * n_source + came_from, return_counts=True)
+    shares = counts / np.bincount(t_lab, minlength=n_target)[pairs // n_source]
+    keys = dst * n_source + src
+    at = np.minimum(np.searchsorted(pairs, keys), len(pairs) - 1)
+    return (pairs[at] == keys) & (shares[at] >= min_share)
+
+
+def _rgba(code: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    out = np.zeros((*code.shape, 4), np.uint8)
+    out[..., 0] = (code >> 16) & 255
+    out[..., 1] = (code >> 8) & 255
+    out[..., 2] = code & 255
+    out[..., 3] = 255
+    out[~mask] = 0
+    return out
+
+
+def warp_strokes(hint_rgba: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarray,
+                 coverage_target: np.ndarray, labels_target: np.ndarray | None = None,
+                 fb_tolerance: float = 1.5, labels_source: np.ndarray | None = None,
+                 region_share: float = 0.25) -> np.ndarray:
+    """Move RGBA strokes one frame along the motion -> RGBA strokes for the target frame.
+
+    flow_fwd: source -> target flow, flow_bwd: target -> source. Each stroke pixel is forward-splatted to
+    its rounded target position and dropped when the backward flow there does not bring it back within
+    `fb_tolerance` px (it got occluded) or when it lands on a line of the target. Single-pixel holes the
+    splat leaves inside a stroke are filled from a neighbour. With `labels_target` (segment_regions of the
+    target), each stroke (8-connected pixels of one colour in the source) keeps only its pixels in the
+    target region that receives most of them, so no warped stroke straddles a line. With `labels_source`
+    too, a pixel is also dropped when less than `region_share` of its landing region comes back (by the
+    backward flow) to the region it left: the occluder case where both flows agree on a wrong match.
+    propagate_hints passes both.
+    """
+    coverage_target = _check_coverage(coverage_target, "coverage_target")
+    shape = coverage_target.shape
+    hint_rgba = _check_hint(hint_rgba, shape)
+    for name, flow in (("flow_fwd", flow_fwd), ("flow_bwd", flow_bwd)):
+        if flow.shape != (*shape, 2):
+            raise InputError(f"{name} is {flow.shape}, need {shape[0]}x{shape[1]}x2")
+    for name, lab in (("labels_target", labels_target), ("labels_source", labels_source)):
+        if lab is not None and lab.shape != shape:
+            raise InputError(f"{name} is {lab.shape}, need {shape}")
+    h, w = shape
+    mask = _stroke_mask(hint_rgba)
+    code_src = _rgb_code(hint_rgba[..., :3])
+    code = np.zeros(shape, np.int32)
+    comp = np.zeros(shape, np.int32)
+    if not mask.any():
+        return np.zeros_like(hint_rgba)
+    comp_src = _stroke_components(code_src, mask)
+
+    ys, xs = np.nonzero(mask)
+    fwd = flow_fwd[ys, xs].astype(np.float32)
+    tx = xs + fwd[:, 0]
+    ty = ys + fwd[:, 1]
+    rx = np.rint(tx).astype(np.intp)
+    ry = np.rint(ty).astype(np.intp)
+    ok = (rx >= 0) & (rx < w) & (ry >= 0) & (ry < h)
+    # forward-backward check at the unrounded target position: going there and back should be a round trip
+    back = _sample_bilinear(flow_bwd, tx, ty)
+    ok &= np.hypot(fwd[:, 0] + back[:, 0], fwd[:, 1] + back[:, 1]) <= fb_tolerance
+    rx_c = np.clip(rx, 0, w - 1)
+    ry_c = np.clip(ry, 0, h - 1)
+    ok &= coverage_target[ry_c, rx_c] < LINE_THRESHOLD
+    if labels_target is not None:
+        ok &= labels_target[ry_c, rx_c] > 0
+        if labels_source is not None and ok.any():
+            ok &= _regions_correspond(labels_source, labels_target, flow_fwd, flow_bwd, ys, xs, ry_c, rx_c,
+                                      ok, fb_tolerance, region_share)
+    # several sources landing on one pixel: the last in raster order wins (deterministic)
+    code[ry[ok], rx[ok]] = code_src[ys[ok], xs[ok]]
+    comp[ry[ok], rx[ok]] = comp_src[ys[ok], xs[ok]]
+
+    allowed = coverage_target < LINE_THRESHOLD
+    if labels_target is not None:
+        allowed &= labels_target > 0
+    _fill_pinholes(code, comp, allowed)
+    if labels_target is not None:
+        _snap_to_regions(comp, labels_target)
+    return _rgba(code, comp > 0)
+
+
+def _merge(primary: np.ndarray, secondary: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Strokes of two keyframes for one frame; `primary` (the nearer keyframe's) wins disagreements.
+
+    A secondary stroke pixel is dropped where primary has a stroke pixel, and in regions where primary
+    has strokes but none of that colour; everywhere else both keyframes' strokes are kept.
+    """
+    p_mask = _stroke_mask(primary)
+    s_mask = _stroke_mask(secondary) & ~p_mask
+    out = primary.copy()
+    out[~p_mask] = 0
+    if not s_mask.any():
+        return out
+    p_lab = labels[p_mask].astype(np.int64)
+    p_keys = p_lab << 24 | _rgb_code(primary[..., :3][p_mask])
+    s_lab = labels[s_mask].astype(np.int64)
+    s_keys = s_lab << 24 | _rgb_code(secondary[..., :3][s_mask])
+    owned = np.isin(s_lab, p_lab[p_lab > 0])
+    keep = ~owned | np.isin(s_keys, p_keys)
+    ys, xs = np.nonzero(s_mask)
+    out[ys[keep], xs[keep]] = secondary[ys[keep], xs[keep]]
+    out[ys[keep], xs[keep], 3] = 255
+    return out
+
+
+def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.ndarray],
+                    labels: Sequence[np.ndarray | None] | None = None,
+                    progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
+    """One RGBA stroke image per frame of a shot, carried by motion from the keyframes' strokes.
+
+    coverages: the shot's line art in order; key_hints: frame index -> RGBA strokes of that keyframe.
+    A keyframe keeps its strokes exactly. Other frames get strokes chained frame to frame (warp_strokes,
+    with occlusion dropping and region snapping at every step) from the nearest keyframe on each side;
+    where the two disagree (same pixel, or same region in different colours) the nearer keyframe wins, the
+    earlier one on a tie. Frames outside the keyframes take the nearest one's strokes. Each flow is
+    computed once (at most n-1 forward + n-1 backward) and kept only while its stretch of the shot is
+    being worked on. `labels` (segment_regions of each frame) are computed when not given.
+    `progress(done)` is called with the number of finished frames each time one is finished.
+    """
+    n = len(coverages)
+    if n == 0:
+        return []
+    shape = np.asarray(coverages[0]).shape
+    covs = [_check_coverage(c, f"coverage of frame {i}") for i, c in enumerate(coverages)]
+    for i, c in enumerate(covs):
+        if c.shape != shape:
+            raise InputError(f"frame {i} is {c.shape[1]}x{c.shape[0]}, frame 0 is {shape[1]}x{shape[0]}")
+    if labels is not None and len(labels) != n:
+        raise InputError(f"{len(labels)} label maps for {n} frames")
+    keys = sorted(key_hints)
+    for k in keys:
+        if not 0 <= k < n:
+            raise InputError(f"hint for frame {k}, but the shot has frames 0..{n - 1}")
+        _check_hint(key_hints[k], shape, f"hint strokes of frame {k}")
+
+    results: list[np.ndarray | None] = [None] * n
+    done = 0
+
+    def finish(i: int, strokes: np.ndarray) -> None:
+        nonlocal done
+        results[i] = strokes
+        done += 1
+        if progress is not None:
+            progress(done)
+
+    if not keys:
+        for i in range(n):
+            finish(i, np.zeros((*shape, 4), np.uint8))
+        return results  # type: ignore[return-value]
+
+    features: dict[int, np.ndarray] = {}
+    label_cache: dict[int, np.ndarray] = {}
+    flows: dict[tuple[int, int], np.ndarray] = {}
+
+    def feature(i: int) -> np.ndarray:
+        if i not in features:
+            features[i] = _line_feature(covs[i])
+        return features[i]
+
+    def labels_of(i: int) -> np.ndarray:
+        if labels is not None and labels[i] is not None:
+            return np.asarray(labels[i])
+        if i not in label_cache:
+            label_cache[i] = segment_regions(covs[i])
+        return label_cache[i]
+
+    def flow(a: int, b: int) -> np.ndarray:
+        if (a, b) not in flows:
+            # both directions at once: the pair is made consistent together, each computed once
+            flows[(a, b)], flows[(b, a)] = _flow_pair(feature(a), feature(b))
+        return flows[(a, b)]
+
+    def chain(start: int, stop: int) -> dict[int, np.ndarray]:
+        """Strokes of keyframe `start` carried step by step to each frame up to `stop` (exclusive)."""
+        step = 1 if stop > start else -1
+        out: dict[int, np.ndarray] = {}
+        current = key_hints[start]
+        for i in range(start + step, stop, step):
+            if _stroke_mask(current).any():  # nothing left to carry: skip the flows
+                prev = i - step
+                current = warp_strokes(current, flow(prev, i), flow(i, prev), covs[i], labels_of(i),
+                                       labels_source=labels_of(prev))
+            out[i] = current
+        return out
+
+    def forget_before(i: int) -> None:
+        # a stretch of the shot is done: its flows, features and labels are not needed again
+        for cache in (features, label_cache):
+            for j in [j for j in cache if j < i]:
+                del cache[j]
+        for pair in [p for p in flows if min(p) < i]:
+            del flows[pair]
+
+    for i, strokes in sorted(chain(keys[0], -1).items(), reverse=True):
+        finish(i, strokes)
+    for k1, k2 in zip(keys, keys[1:], strict=False):
+        finish(k1, key_hints[k1].copy())
+        forward = chain(k1, k2)
+        backward = chain(k2, k1)
+        for i in range(k1 + 1, k2):
+            if i - k1 <= k2 - i:
+                finish(i, _merge(forward[i], backward[i], labels_of(i)))
+            else:
+                finish(i, _merge(backward[i], forward[i], labels_of(i)))
+        forget_before(k2)
+    finish(keys[-1], key_hints[keys[-1]].copy())
+    for i, strokes in sorted(chain(keys[-1], n).items()):
+        finish(i, strokes)
+    return results  # type: ignore[return-value]
+
+
+def hint_overlay(coverage: np.ndarray, hint_rgba: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 RGB picture for contact sheets: the line art (dark on white) with the strokes over it."""
+    coverage = _check_coverage(coverage)
+    hint_rgba = _check_hint(hint_rgba, coverage.shape)
+    paper = (1.0 - np.clip(coverage, 0.0, 1.0))[..., None] * 255.0
+    alpha = hint_rgba[..., 3:4].astype(np.float32) / 255.0
+    # strokes at full alpha are drawn solid; partial alpha (never from this module) blends
+    alpha = np.where(alpha >= STROKE_ALPHA / 255.0, 1.0, alpha)
+    out = hint_rgba[..., :3].astype(np.float32) * alpha + paper * (1.0 - alpha)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)

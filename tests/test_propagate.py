@@ -1,0 +1,263 @@
+"""Carrying hint strokes along a shot: flow on line drawings, warping with occlusion checks, keyframe merging."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from alacgan_batch import propagate
+from alacgan_batch.errors import InputError
+from alacgan_batch.propagate import hint_overlay, line_flow, propagate_hints, warp_strokes
+from alacgan_batch.regions import segment_regions
+
+SIZE = 160
+CENTRE = (SIZE / 2, SIZE / 2)
+RED = (230, 30, 30)
+BLUE = (30, 60, 230)
+
+
+def _transform(shift: tuple[float, float] = (0, 0), angle: float = 0.0) -> np.ndarray:
+    m = cv2.getRotationMatrix2D(CENTRE, angle, 1.0)
+    m[:, 2] += shift
+    return m
+
+
+def _drawing(shift: tuple[float, float] = (0, 0), angle: float = 0.0) -> np.ndarray:
+    """Coverage of a rectangle, a circle and an ellipse inside the rectangle, moved as a whole."""
+    img = np.full((SIZE, SIZE), 255, np.uint8)
+    cv2.rectangle(img, (30, 40), (80, 110), 0, 2)
+    cv2.ellipse(img, (55, 75), (12, 20), 0, 0, 360, 0, 2)
+    cv2.circle(img, (115, 70), 25, 0, 2)
+    img = cv2.warpAffine(img, _transform(shift, angle), (SIZE, SIZE), flags=cv2.INTER_LINEAR, borderValue=255)
+    return 1.0 - img.astype(np.float32) / 255.0
+
+
+def _moved(point: tuple[float, float], shift=(0, 0), angle=0.0) -> tuple[int, int]:
+    x, y = _transform(shift, angle) @ np.array([point[0], point[1], 1.0])
+    return int(round(x)), int(round(y))
+
+
+def _stroke(centre: tuple[int, int], colour, radius: int = 6) -> np.ndarray:
+    rgba = np.zeros((SIZE, SIZE, 4), np.uint8)
+    cv2.circle(rgba, centre, radius, (*colour, 255), -1)
+    return rgba
+
+
+def _pixels(rgba: np.ndarray, colour=None) -> np.ndarray:
+    m = rgba[..., 3] > 0
+    if colour is not None:
+        m &= np.all(rgba[..., :3] == colour, axis=2)
+    return m
+
+
+# --- line_flow ----------------------------------------------------------------------------------------
+
+
+def test_line_flow_follows_a_translation():
+    a, b = _drawing(), _drawing(shift=(5, 3))
+    flow = line_flow(a, b)
+    assert flow.shape == (SIZE, SIZE, 2) and flow.dtype == np.float32
+    labels = segment_regions(a)
+    inside = (labels > 0) & (labels != labels[2, 2])  # the shapes, not the open background
+    median = np.median(flow[inside], axis=0)
+    assert abs(median[0] - 5) < 1 and abs(median[1] - 3) < 1
+
+
+def test_line_flow_rejects_mismatched_frames():
+    with pytest.raises(InputError):
+        line_flow(np.zeros((8, 8), np.float32), np.zeros((8, 9), np.float32))
+
+
+# --- warp_strokes -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shift, angle", [((5, 3), 0.0), ((0, 0), 5.0), ((-4, 2), -5.0)])
+def test_warped_stroke_lands_in_the_corresponding_region(shift, angle):
+    a, b = _drawing(), _drawing(shift, angle)
+    hint = _stroke((115, 70), RED, 8) + _stroke((55, 75), BLUE, 5)  # circle and ellipse interiors
+    labels_a, labels_b = segment_regions(a), segment_regions(b)
+    out = warp_strokes(hint, line_flow(a, b), line_flow(b, a), b, labels_b, labels_source=labels_a)
+    for colour, centre in ((RED, (115, 70)), (BLUE, (55, 75))):
+        target_region = labels_b[_moved(centre, shift, angle)[::-1]]
+        got = _pixels(out, colour)
+        assert got.sum() >= 0.5 * _pixels(hint, colour).sum()  # carried, not dropped
+        assert (labels_b[got] == target_region).mean() >= 0.95
+    # the same through propagate_hints
+    carried = propagate_hints([a, b], {0: hint})[1]
+    got = _pixels(carried, RED)
+    assert got.sum() > 0
+    assert (labels_b[got] == labels_b[_moved((115, 70), shift, angle)[::-1]]).mean() >= 0.95
+
+
+def _occlusion_scene(box_x: int, radius: int = 10) -> np.ndarray:
+    """A small circle, and an opaque box (white fill, black outline) whose left edge is at box_x."""
+    img = np.full((SIZE, SIZE), 255, np.uint8)
+    cv2.circle(img, (55, 80), radius, 0, 2)
+    cv2.rectangle(img, (box_x, 45), (box_x + 50, 115), 255, -1)
+    cv2.rectangle(img, (box_x, 45), (box_x + 50, 115), 0, 2)
+    return 1.0 - img.astype(np.float32) / 255.0
+
+
+@pytest.mark.parametrize("box_from, box_to, radius", [(70, 40, 10), (72, 30, 14), (78, 33, 14)])
+def test_stroke_on_an_occluded_shape_is_dropped_not_smeared_on_the_occluder(box_from, box_to, radius):
+    a, b = _occlusion_scene(box_from, radius), _occlusion_scene(box_to, radius)  # the box slides over
+    hint = _stroke((55, 80), RED, radius - 4)
+    box = np.zeros((SIZE, SIZE), bool)
+    box[45:116, box_to:box_to + 51] = True
+    labels_a, labels_b = segment_regions(a), segment_regions(b)
+    flow_ab, flow_ba = line_flow(a, b), line_flow(b, a)
+    outs = [warp_strokes(hint, flow_ab, flow_ba, b, labels_b, labels_source=labels_a),
+            propagate_hints([a, b], {0: hint})[1]]
+    if box_from - box_to <= 30:
+        # a gentle slide: the pixelwise forward-backward check alone already drops the stroke; on the
+        # faster ones both flows can agree on matching the circle to the box's inside, and it is the
+        # region check (does the box region come back to the circle?) that refuses
+        outs.append(warp_strokes(hint, flow_ab, flow_ba, b))
+    for out in outs:
+        assert not (_pixels(out, RED) & box).any()
+    # and the other way round: the box slides off, the stroke on the box stays off the uncovered circle
+    box_hint = _stroke((box_to + 25, 80), BLUE, 6)
+    back = propagate_hints([b, a], {0: box_hint})[1]
+    assert not (_pixels(back, BLUE) & (labels_a == labels_a[80, 55])).any()
+
+
+def test_forward_backward_check_and_lines_drop_pixels():
+    hint = np.zeros((40, 40, 4), np.uint8)
+    hint[10:20, 10:20] = (*RED, 255)
+    fwd = np.zeros((40, 40, 2), np.float32)
+    fwd[..., 0] = 4
+    consistent = -fwd
+    paper = np.zeros((40, 40), np.float32)
+    out = warp_strokes(hint, fwd, consistent, paper)
+    assert np.array_equal(_pixels(out), np.roll(_pixels(hint), 4, axis=1))
+    assert np.all(out[_pixels(out), :3] == RED)
+    # a backward flow that does not come back: every pixel is taken as occluded
+    assert not _pixels(warp_strokes(hint, fwd, np.zeros_like(fwd), paper)).any()
+    # within the tolerance it is still a round trip
+    near = consistent.copy()
+    near[..., 1] = 1.0
+    assert _pixels(warp_strokes(hint, fwd, near, paper)).sum() == 100
+    assert not _pixels(warp_strokes(hint, fwd, near, paper, fb_tolerance=0.5)).any()
+    # landing on a line of the target is not allowed either
+    lined = paper.copy()
+    lined[:, 16] = 1.0
+    out = warp_strokes(hint, fwd, consistent, lined)
+    assert not _pixels(out)[:, 16].any() and _pixels(out).sum() == 90
+
+
+def test_snapping_keeps_each_stroke_in_its_majority_region():
+    hint = np.zeros((40, 40, 4), np.uint8)
+    hint[10:14, 5:30] = (*RED, 255)  # one stroke ...
+    coverage = np.zeros((40, 40), np.float32)
+    coverage[:, 22] = 1.0  # ... that a line of the target cuts: 17 columns left of it, 7 right
+    labels = segment_regions(coverage)
+    zero = np.zeros((40, 40, 2), np.float32)
+    unsnapped = warp_strokes(hint, zero, zero, coverage)
+    assert _pixels(unsnapped)[:, 23:].any()
+    out = warp_strokes(hint, zero, zero, coverage, labels)
+    got = _pixels(out)
+    assert got[:, :22].sum() == 4 * 17 and not got[:, 22:].any()
+    assert len(np.unique(labels[got])) == 1
+
+
+def test_warp_strokes_validates_shapes():
+    hint = np.zeros((8, 8, 4), np.uint8)
+    flow = np.zeros((8, 8, 2), np.float32)
+    with pytest.raises(InputError):
+        warp_strokes(hint, flow, flow, np.zeros((8, 9), np.float32))
+    with pytest.raises(InputError):
+        warp_strokes(hint, flow[:, :7], flow, np.zeros((8, 8), np.float32))
+    assert not warp_strokes(hint, flow, flow, np.zeros((8, 8), np.float32)).any()
+
+
+# --- propagate_hints ----------------------------------------------------------------------------------
+
+
+def _moving_shot(n: int = 5, step=(3, 1), turn: float = 1.0) -> list[np.ndarray]:
+    return [_drawing((step[0] * i, step[1] * i), turn * i) for i in range(n)]
+
+
+def test_two_keyframes_nearer_one_wins():
+    frames = _moving_shot()
+    labels = [segment_regions(c) for c in frames]
+    circle = (115, 70)
+    key0 = _stroke(circle, RED)
+    key4 = _stroke(_moved(circle, (12, 4), 4.0), BLUE)
+    out = propagate_hints(frames, {0: key0, 4: key4}, labels=labels)
+    assert len(out) == 5 and all(o.shape == (SIZE, SIZE, 4) and o.dtype == np.uint8 for o in out)
+    assert np.array_equal(out[0], key0) and np.array_equal(out[4], key4)
+    for i, winner, loser in ((1, RED, BLUE), (2, RED, BLUE), (3, BLUE, RED)):  # frame 2: tie, earlier wins
+        region = labels[i] == labels[i][_moved(circle, (3 * i, i), float(i))[::-1]]
+        assert _pixels(out[i], winner)[region].sum() > 20
+        assert not _pixels(out[i], loser)[region].any()
+
+
+def test_strokes_of_both_keyframes_kept_where_they_agree():
+    frames = _moving_shot()
+    ellipse, circle = (55, 75), (115, 70)
+    key0 = _stroke(circle, RED)
+    key4 = _stroke(_moved(ellipse, (12, 4), 4.0), BLUE, 5)  # a different region: no conflict
+    out = propagate_hints(frames, {0: key0, 4: key4})
+    for i in (1, 2, 3):
+        assert _pixels(out[i], RED).sum() > 20 and _pixels(out[i], BLUE).sum() > 10
+
+
+def test_frames_outside_the_keyframes_take_the_nearest_ones_strokes():
+    frames = _moving_shot()
+    labels = [segment_regions(c) for c in frames]
+    circle = _moved((115, 70), (6, 2), 2.0)
+    key = _stroke(circle, RED)
+    done: list[int] = []
+    out = propagate_hints(frames, {2: key}, labels=labels, progress=done.append)
+    assert done == [1, 2, 3, 4, 5]
+    assert np.array_equal(out[2], key)
+    for i in (0, 1, 3, 4):
+        got = _pixels(out[i], RED)
+        region = labels[i][_moved((115, 70), (3 * i, i), float(i))[::-1]]
+        assert got.sum() > 20 and (labels[i][got] == region).mean() >= 0.95
+
+
+def test_each_flow_is_computed_once(monkeypatch):
+    calls: list[int] = []
+    real = propagate._dis_flow
+
+    def counting(a, b):
+        calls.append(1)
+        return real(a, b)
+
+    monkeypatch.setattr(propagate, "_dis_flow", counting)
+    frames = _moving_shot(6)
+    propagate_hints(frames, {0: _stroke((115, 70), RED), 5: _stroke((120, 72), BLUE)})
+    assert len(calls) == 2 * (6 - 1)
+    calls.clear()
+    propagate_hints(frames, {2: _stroke((115, 70), RED)})
+    assert len(calls) == 2 * (6 - 1)
+
+
+def test_propagate_hints_edge_cases():
+    frames = _moving_shot(3)
+    assert propagate_hints([], {}) == []
+    empty = propagate_hints(frames, {})
+    assert len(empty) == 3 and not any(e.any() for e in empty)
+    with pytest.raises(InputError):
+        propagate_hints(frames, {3: _stroke((10, 10), RED)})
+    with pytest.raises(InputError):
+        propagate_hints(frames, {0: np.zeros((SIZE, SIZE, 3), np.uint8)})
+    with pytest.raises(InputError):
+        propagate_hints([frames[0], frames[1][:, :-1]], {0: _stroke((10, 10), RED)})
+
+
+# --- hint_overlay -------------------------------------------------------------------------------------
+
+
+def test_hint_overlay_draws_strokes_over_dark_lines():
+    cov = _drawing()
+    hint = _stroke((115, 70), RED)
+    pic = hint_overlay(cov, hint)
+    assert pic.shape == (SIZE, SIZE, 3) and pic.dtype == np.uint8
+    assert np.all(pic[_pixels(hint)] == RED)
+    lines = (cov > 0.9) & ~_pixels(hint)
+    assert pic[lines].max() < 40
+    paper = (cov == 0) & ~_pixels(hint)
+    assert np.all(pic[paper] == 255)
