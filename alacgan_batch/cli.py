@@ -131,6 +131,8 @@ def colorize(
     = "error",
     on_missing_hints: Annotated[str | None, typer.Option(help="A shot with no hints: auto (colour without) or "
                                                          "error.")] = None,
+    cuts: Annotated[bool | None, typer.Option("--cuts/--no-cuts", help="Detect shot cuts (default: for videos; "
+                                              "a frame folder is one shot).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Frames per batch (default by device).")] = None,
     precision: Annotated[str | None, typer.Option(help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16.")]
@@ -149,8 +151,8 @@ def colorize(
     """Colour a frame sequence; strokes on keyframes guide the colours of the whole shot."""
     settings = _colorizer_settings(preset, {
         "engine": engine, "propagate": propagate, "flatten": flatten, "palette": palette, "background": background,
-        "layers": layers, "on_missing_hints": on_missing_hints, "device": device, "batch_size": batch_size,
-        "precision": precision, "short_side": short_side, "overlay_lines": lines})
+        "layers": layers, "on_missing_hints": on_missing_hints, "detect_cuts": cuts, "device": device,
+        "batch_size": batch_size, "precision": precision, "short_side": short_side, "overlay_lines": lines})
     run = {"frames": frames, "on_missing_frames": on_missing_frames, "codec": codec, "crf": crf,
            "resume": resume, "overwrite": overwrite}
     _run_colorize(input, hints, output, weights, i2v, settings, run, as_json)
@@ -172,6 +174,7 @@ def video(
     on_missing_hints: Annotated[str, typer.Option(help="A shot with no hints: auto (colour without) or error.")]
     = "auto",
     background: Annotated[str | None, typer.Option(help="white, transparent, keep.")] = None,
+    cuts: Annotated[bool, typer.Option("--cuts/--no-cuts", help="Detect shot cuts (default on).")] = True,
     flatten: Annotated[bool | None, typer.Option("--flatten/--no-flatten")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     batch_size: Annotated[int | None, typer.Option()] = None,
@@ -183,6 +186,7 @@ def video(
     """Colour a video; `@N` on a hint counts frames from 0. Shot cuts stop hint propagation."""
     settings = _colorizer_settings(preset, {
         "engine": engine, "background": background, "flatten": flatten, "on_missing_hints": on_missing_hints,
+        "detect_cuts": cuts,
         "device": device, "batch_size": batch_size, "precision": precision, "short_side": short_side})
     run = {"codec": codec, "crf": crf, "overwrite": overwrite}
     _run_colorize(input, hints, output, weights, i2v, settings, run, as_json)

@@ -67,7 +67,7 @@ class Colorizer:
                  batch_size: int | None = None, precision: str = "auto",
                  short_side: int | None = None, overlay_lines: bool = True, engine: str = "network",
                  propagate: bool = True, flatten: bool = False, palette: Path | str | None = None,
-                 background: str = "white", layers: bool = False, detect_cuts: bool = True,
+                 background: str = "white", layers: bool = False, detect_cuts: bool | None = None,
                  on_missing_hints: str = "auto") -> None:
         if engine not in ENGINES:
             raise ConfigError(f"unknown engine {engine!r}: use {', '.join(ENGINES)}")

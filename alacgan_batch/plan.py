@@ -29,7 +29,7 @@ MISSING_HINT_MODES = ("auto", "error")
 class PlanOptions:
     short_side: int | None = 512
     propagate: bool = True  # carry keyframe strokes to the other frames; False: keyframes only
-    detect_cuts: bool = True
+    detect_cuts: bool | None = None  # None: for videos; a folder or pattern is taken as one shot, as delivered
     on_missing_hints: str = "auto"  # a shot without hints: "auto" colours it without, "error" stops
 
     def __post_init__(self) -> None:
@@ -96,7 +96,8 @@ def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
     workdir = Path(tmp.name)
     (workdir / "coverage").mkdir()
     (workdir / "strokes").mkdir()
-    detector = CutDetector() if options.detect_cuts else None
+    detect = options.detect_cuts if options.detect_cuts is not None else not isinstance(source, FolderSource)
+    detector = CutDetector() if detect else None
     frames, sizes, wsizes, cuts = [], [], [], []
     total = len(source)
     for ref, lineart in source:

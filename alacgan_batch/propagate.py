@@ -320,9 +320,63 @@ def _merge(primary: np.ndarray, secondary: np.ndarray, labels: np.ndarray) -> np
     return out
 
 
+REGION_CARRY_SHARE = 0.5  # a region takes a colour from the previous frame's region that supplies this much of it
+REGION_CARRY_AREA = (0.33, 3.0)  # ... and only when the two regions are of similar size (no merges or splits)
+
+
+def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_source: np.ndarray,
+                        labels_source: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
+    """Give strokes to regions that lost theirs: region-consistent colour from one frame to the next.
+
+    Warped strokes wear down over long chains (occlusion checks drop pixels, small strokes vanish). A region
+    of the target frame with no strokes left takes the colour of the source-frame region it comes from, when
+    the backward flow maps at least REGION_CARRY_SHARE of it into one coloured source region of similar area.
+    The carried stroke is the region's core (pixels at least half its inner radius from its lines), so it
+    never touches a line.
+    """
+    from .regions import region_fill
+
+    height, width = labels_target.shape
+    has_strokes = np.zeros(int(labels_target.max()) + 1, bool)
+    has_strokes[labels_target[_stroke_mask(strokes) & (labels_target > 0)]] = True
+    source_fill, source_filled = region_fill(labels_source, strokes_source)
+    n_source = int(labels_source.max()) + 1
+    source_color = np.zeros((n_source, 3), np.uint8)
+    source_colored = np.zeros(n_source, bool)
+    source_colored[labels_source[source_filled]] = True
+    source_color[labels_source[source_filled]] = source_fill[source_filled]
+
+    ys, xs = np.mgrid[0:height, 0:width]
+    sx = np.clip(np.rint(xs + flow_bwd[..., 0]), 0, width - 1).astype(np.intp)
+    sy = np.clip(np.rint(ys + flow_bwd[..., 1]), 0, height - 1).astype(np.intp)
+    origin = labels_source[sy, sx]
+    valid = (labels_target > 0) & ~has_strokes[labels_target]
+    if not valid.any():
+        return strokes
+    pairs, counts = np.unique(labels_target[valid].astype(np.int64) * n_source + origin[valid], return_counts=True)
+    target, source = pairs // n_source, pairs % n_source
+    area_target = np.bincount(labels_target.ravel(), minlength=int(labels_target.max()) + 1)
+    area_source = np.bincount(labels_source.ravel(), minlength=n_source)
+    ratio = area_target[target] / np.maximum(area_source[source], 1)
+    keep = (source > 0) & source_colored[source] & (counts >= REGION_CARRY_SHARE * area_target[target]) \
+        & (ratio >= REGION_CARRY_AREA[0]) & (ratio <= REGION_CARRY_AREA[1])
+    if not keep.any():
+        return strokes
+    carried = np.zeros_like(has_strokes, dtype=np.int64) - 1
+    carried[target[keep]] = source[keep]
+    inner = cv2.distanceTransform((labels_target > 0).astype(np.uint8), cv2.DIST_L2, 3)
+    radius = np.zeros(len(carried), np.float32)
+    np.maximum.at(radius, labels_target.ravel(), inner.ravel())
+    core = (carried[labels_target] >= 0) & (inner >= np.maximum(1.0, 0.5 * radius[labels_target]))
+    out = strokes.copy()
+    out[core, :3] = source_color[carried[labels_target[core]]]
+    out[core, 3] = 255
+    return out
+
+
 def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.ndarray],
                     labels: Sequence[np.ndarray | None] | None = None,
-                    progress: Callable[[int], None] | None = None) -> list[np.ndarray]:
+                    progress: Callable[[int], None] | None = None, carry_regions: bool = True) -> list[np.ndarray]:
     """One RGBA stroke image per frame of a shot, carried by motion from the keyframes' strokes.
 
     coverages: the shot's line art in order; key_hints: frame index -> RGBA strokes of that keyframe.
@@ -331,7 +385,9 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
     where the two disagree (same pixel, or same region in different colours) the nearer keyframe wins, the
     earlier one on a tie. Frames outside the keyframes take the nearest one's strokes. Each flow is
     computed once (at most n-1 forward + n-1 backward) and kept only while its stretch of the shot is
-    being worked on. `labels` (segment_regions of each frame) are computed when not given.
+    being worked on. `labels` (segment_regions of each frame) are computed when not given. With
+    `carry_regions`, a region whose strokes were all lost on the way takes the colour of the region it comes
+    from (carry_region_colors), so colours stay with their regions over long chains.
     `progress(done)` is called with the number of finished frames each time one is finished.
     """
     n = len(coverages)
@@ -395,8 +451,10 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
         for i in range(start + step, stop, step):
             if _stroke_mask(current).any():  # nothing left to carry: skip the flows
                 prev = i - step
-                current = warp_strokes(current, flow(prev, i), flow(i, prev), covs[i], labels_of(i),
-                                       labels_source=labels_of(prev))
+                warped = warp_strokes(current, flow(prev, i), flow(i, prev), covs[i], labels_of(i),
+                                      labels_source=labels_of(prev))
+                current = carry_region_colors(warped, labels_of(i), current, labels_of(prev), flow(i, prev)) \
+                    if carry_regions else warped
             out[i] = current
         return out
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -618,10 +618,7 @@ def draw_hint_strokes(frame: SynthFrame, rng: np.random.Generator, parts: Sequen
     ids = sorted(int(i) for i in np.unique(labels)) if parts is None else [int(p) for p in parts]
     # keep clear of the widest line this frame size gets (see _line_art), plus its anti-aliasing
     clear = min(_MAX_WIDTH, 3.2 * math.sqrt(s)) / 2 + 0.75
-    for pid in ids:
-        if pid not in frame.part_colors:
-            continue
-        part = labels == pid
+    for pid, part in _part_pieces(labels, ids, frame.part_colors):
         keep = part & (dist > clear)
         width = int(rng.integers(2, 6))
         inside = keep & (dist > clear + width / 2 + 0.5)
@@ -644,6 +641,19 @@ def draw_hint_strokes(frame: SynthFrame, rng: np.random.Generator, parts: Sequen
             out[m, :3] = frame.part_colors[pid]
             out[m, 3] = 255
     return out
+
+
+def _part_pieces(labels: np.ndarray, ids: Sequence[int], part_colors: dict) -> Iterator[tuple[int, np.ndarray]]:
+    """Each separate piece of each part (a background split by a pillar is two pieces, each painted)."""
+    min_area = max(16, labels.size // 4000)
+    for pid in ids:
+        if pid not in part_colors:
+            continue
+        count, pieces = cv2.connectedComponents((labels == pid).astype(np.uint8), connectivity=4)
+        for piece in range(1, count):
+            mask = pieces == piece
+            if piece == 1 or mask.sum() >= min_area:
+                yield pid, mask
 
 
 def _stroke_path(inside: np.ndarray, ys: np.ndarray, xs: np.ndarray, rng: np.random.Generator,

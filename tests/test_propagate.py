@@ -261,3 +261,25 @@ def test_hint_overlay_draws_strokes_over_dark_lines():
     assert pic[lines].max() < 40
     paper = (cov == 0) & ~_pixels(hint)
     assert np.all(pic[paper] == 255)
+
+
+def test_a_region_that_lost_its_strokes_takes_the_colour_of_the_region_it_comes_from():
+    source, target = _drawing(), _drawing(shift=(4, 2))
+    labels_source, labels_target = segment_regions(source), segment_regions(target)
+    strokes_source = _stroke((115, 70), RED)  # inside the circle
+    lost = np.zeros_like(strokes_source)  # as if warping had dropped every pixel
+    flow_bwd = line_flow(target, source)
+    carried = propagate.carry_region_colors(lost, labels_target, strokes_source, labels_source, flow_bwd)
+    circle = labels_target[_moved((115, 70), shift=(4, 2))[::-1]]
+    got = _pixels(carried, RED)
+    assert got.sum() > 50 and set(np.unique(labels_target[got])) == {circle}
+    assert not (got & (target >= 0.5)).any()  # the carried stroke never touches a line
+    # a region that still has strokes keeps them as they are
+    kept = propagate.carry_region_colors(_stroke(_moved((115, 70), shift=(4, 2)), BLUE), labels_target,
+                                         strokes_source, labels_source, flow_bwd)
+    assert not _pixels(kept, RED).any()
+    # and with carrying off, lost strokes stay lost across a shot
+    shot = [_drawing(shift=(2 * i, i)) for i in range(4)]
+    on = propagate_hints(shot, {0: strokes_source})
+    off = propagate_hints(shot, {0: strokes_source}, carry_regions=False)
+    assert _pixels(on[3], RED).sum() >= _pixels(off[3], RED).sum() > 0

@@ -156,3 +156,20 @@ def test_inputs_are_never_touched(frames_dir, tmp_path, capsys):
     before = snapshot(frames_dir)
     run_cli(["colorize", frames_dir, "--engine", "flat", "-o", tmp_path / "o"], capsys)
     assert snapshot(frames_dir) == before
+
+
+def test_a_frame_folder_is_one_shot_unless_cuts_are_asked_for(tmp_path, capsys):
+    for i in range(6):
+        grey = draw_frame(SIZE, shift=i) if i < 3 else np.full(SIZE, 255, np.uint8)
+        if i >= 3:
+            cv2.circle(grey, (30 + i, 34), 22, 0, 2)
+            cv2.line(grey, (60, 5), (90, 60), 0, 2)
+        write_image(tmp_path / "in" / f"s.{i + 1:04d}.png", grey)
+    hint = write_image(tmp_path / "key.png", stroke_image(SIZE, (30, 30), (255, 0, 0)))
+    args = ["colorize", tmp_path / "in", "--hints", f"{hint}@1", "--engine", "flat", "--json"]
+    code, stdout, stderr = run_cli([*args, "-o", tmp_path / "a"], capsys)
+    assert code == 0, stderr
+    assert json.loads(stdout)["shots"] == 1
+    code, stdout, stderr = run_cli([*args, "-o", tmp_path / "b", "--cuts"], capsys)
+    assert code == 0, stderr
+    assert json.loads(stdout)["shots"] == 2
