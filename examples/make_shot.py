@@ -3,7 +3,7 @@
     python examples/make_shot.py [--seed 7] [--frames 12] [--size 360x640]
 
 Writes lineart/ (the frames to colour), hints/ (strokes on the first and last frame), and the ground truth
-(color/, flat/, labels/) that the quality benchmark and tests compare against.
+under truth/ (color/, flat/, labels/, shot.json) to compare results against.
 """
 
 from __future__ import annotations
@@ -29,6 +29,10 @@ def main() -> None:
         shutil.rmtree(args.out)
     shot = make_shot(args.seed, n_frames=args.frames, size=(height, width), keyframes=(0, -1))
     write_shot(shot, args.out, prefix="shot", start=1)
+    truth = args.out / "truth"
+    truth.mkdir()
+    for name in ("color", "flat", "labels", "shot.json"):  # keep color/ free for the user's output
+        (args.out / name).rename(truth / name)
     print(f"wrote {args.frames} frames of {width}x{height} to {args.out}")
 
 
