@@ -1,6 +1,6 @@
 """Regenerate the bundled example shot (examples/shot/) from the procedural cel generator.
 
-    python examples/make_shot.py [--seed 7] [--frames 12] [--size 360x640]
+    python examples/make_shot.py [--seed 7] [--frames 24] [--size 360x640]
 
 Writes lineart/ (the frames to colour), hints/ (strokes on the first and last frame), and the ground truth
 under truth/ (color/, flat/, labels/, shot.json) to compare results against.
@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--frames", type=int, default=12)
+    parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--size", default="360x640", help="HEIGHTxWIDTH")
     parser.add_argument("--out", type=Path, default=HERE / "shot")
     args = parser.parse_args()
