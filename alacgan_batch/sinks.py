@@ -11,6 +11,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
 from .compose import Finished
 from .errors import OutputError
 from .sequence import FrameRef, is_pattern, output_path
@@ -105,7 +107,12 @@ class FolderSink:
             from .layers import write_layers
 
             write_layers(self.folder / "layers", target.stem, finished.layers)
-        write_png(target, finished.final)  # last: a frame on disk means its layers are there too
+        if target.suffix.lower() == ".exr":  # float EXR (the `exr` extra): the same values as the PNG would hold
+            from .layers import write_exr
+
+            write_exr(target, finished.final.astype(np.float32) / 255.0)
+        else:
+            write_png(target, finished.final)  # last: a frame on disk means its layers are there too
         return target
 
     def close(self) -> None:

@@ -173,3 +173,16 @@ def test_a_frame_folder_is_one_shot_unless_cuts_are_asked_for(tmp_path, capsys):
     code, stdout, stderr = run_cli([*args, "-o", tmp_path / "b", "--cuts"], capsys)
     assert code == 0, stderr
     assert json.loads(stdout)["shots"] == 2
+
+
+def test_exr_output_through_the_exr_extra(frames_dir, tmp_path, capsys):
+    openexr = pytest.importorskip("OpenEXR")  # the test extra installs it; `pip install alacgan-batch[exr]`
+    code, _, stderr = run_cli(["colorize", frames_dir, "--engine", "flat", "-o", tmp_path / "o" / "f.####.exr"],
+                              capsys)
+    assert code == 0, stderr
+    with openexr.File(str(tmp_path / "o" / "f.0003.exr")) as exr:
+        pixels = next(iter(exr.channels().values())).pixels
+    png = cv2.imread(str(frames_dir / "shot.0003.png"), cv2.IMREAD_GRAYSCALE)
+    assert pixels.shape[:2] == png.shape and pixels.dtype == np.float32
+    lines = png < 128
+    assert np.allclose(pixels[lines][:, 0], png[lines] / 255.0, atol=1e-6)  # lines exact, as in PNG output
