@@ -7,7 +7,8 @@ Reports, on this machine:
 - network frames/s at batch 1 vs the default batch size;
 - end-to-end `Colorizer.colorize_sequence` frames/s (read, infer, compose, write, with read-ahead and
   write-behind threads) vs a plain sequential loop over the same stages;
-- peak resident memory after colouring the sequence.
+- peak resident memory of `alacgan video` (flat engine) on a short and a 4x longer video: streaming
+  decode/encode and the on-disk plan keep it flat (it grows with the longest shot, not the video).
 """
 
 from __future__ import annotations
@@ -67,6 +68,31 @@ def sequential(colorizer: Colorizer, folder: Path, out: Path) -> None:
         write_png(out / path.name, compose(color, lineart))
 
 
+def video_peak_memory(frames: int, folder: Path) -> float:
+    """Peak RSS (MiB) of a separate `alacgan video` process colouring a generated line-art video."""
+    import subprocess
+    from fractions import Fraction
+
+    from alacgan_batch.synth import make_shot
+    from alacgan_batch.video import VideoInfo, VideoWriter
+
+    path = folder / f"take{frames}.mkv"
+    info = VideoInfo(width=320, height=240, frame_count=frames, fps=Fraction(24), time_base=Fraction(1, 24),
+                     pixel_aspect=Fraction(1), rotation=0, has_alpha=False, has_audio=False, codec="ffv1",
+                     pix_fmt="bgr0")
+    shot = make_shot(seed=2_000_000_002, n_frames=24, size=(240, 320))
+    with VideoWriter(path, info, codec="ffv1") as writer:
+        for i in range(frames):  # cycle a 24-frame shot: every 24 frames a cut back to its start
+            writer.write(np.repeat(shot.frames[i % 24].lineart[..., None], 3, axis=2))
+    script = ("import resource, sys; from alacgan_batch.cli import main; sys.argv = sys.argv[1:]\n"
+              "try:\n    main()\nexcept SystemExit:\n    pass\n"
+              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", script, "alacgan", "video", str(path), "-o",
+                             str(folder / f"out{frames}.mkv"), "--codec", "ffv1", "--engine", "flat"],
+                            capture_output=True, text=True, check=True)
+    return int(result.stderr.strip().splitlines()[-1]) / 1024
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=Path)
@@ -104,7 +130,11 @@ def main() -> None:
     print(f"end to end, {args.frames} frames: pipeline {args.frames / piped:.2f} frames/s, sequential loop "
           f"{args.frames / plain:.2f} frames/s -> {plain / piped:.2f}x")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"peak resident memory: {peak:.0f} MiB")
+    print(f"peak resident memory of this benchmark process: {peak:.0f} MiB")
+    with tempfile.TemporaryDirectory() as tmp:
+        short, long = video_peak_memory(48, Path(tmp)), video_peak_memory(192, Path(tmp))
+    print(f"alacgan video peak memory: 48 frames {short:.0f} MiB, 192 frames {long:.0f} MiB -> "
+          f"{long / short:.2f}x for 4x the frames")
 
 
 if __name__ == "__main__":
