@@ -1,0 +1,34 @@
+"""The flat engine on a generated shot: hints from the first and last frame reach every in-between."""
+
+from pathlib import Path
+
+import numpy as np
+
+from alacgan_batch import Colorizer, metrics, synth
+from alacgan_batch.plan import PlanOptions, build_plan
+from alacgan_batch.sequence import read_image
+from alacgan_batch.sources import FolderSource
+
+
+def test_flat_engine_reaches_the_benchmark_numbers_on_a_small_shot(tmp_path):
+    frames = 24
+    shot = synth.make_shot(1_100_000_004, n_frames=frames, size=(256, 256), keyframes=(0, -1))
+    synth.write_shot(shot, tmp_path)
+    summary = Colorizer(engine="flat", short_side=0).colorize_sequence(tmp_path / "lineart", [tmp_path / "hints"],
+                                                                       tmp_path / "out")
+    assert summary.written == frames and summary.shots == 1
+    plan = build_plan(FolderSource.open(tmp_path / "lineart"), [tmp_path / "hints"], PlanOptions(short_side=0))
+    outputs, region, propagation = [], [], []
+    for i, frame in enumerate(shot.frames):
+        image = read_image(Path(tmp_path) / "out" / f"shot.{i + 1:04d}.png")
+        image = image[..., :3] * image[..., 3:] + (1 - image[..., 3:])  # unfilled regions are transparent
+        outputs.append(np.round(image * 255).astype(np.uint8))
+        if 0 < i < frames - 1:
+            paper = metrics.non_line_mask(frame.lineart)
+            region.append(metrics.region_accuracy(outputs[i], frame.part_colors, frame.labels, mask=paper))
+            propagation.append(metrics.propagation_accuracy(plan.strokes_for(i), frame.labels, frame.part_colors))
+    plan.cleanup()
+    assert np.mean(region) >= 0.90
+    assert np.mean(propagation) >= 0.95
+    masks = [metrics.non_line_mask(f.lineart) for f in shot.frames]
+    assert metrics.flicker(outputs, [f.labels for f in shot.frames], masks) < 2.0
