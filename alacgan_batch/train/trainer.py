@@ -902,6 +902,7 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None) -> Path:
         "data": run_config.get("_run", {}).get("data"), "seed": config.seed,
         "content_loss": config.content, "adversarial": config.adversarial,
         "val_hint_acc": ckpt.get("best") if best_path.is_file() else None,
+        "lr_dropped_at": ckpt.get("lr_dropped_at"),
     }
     weights = out_dir / f"{name}.safetensors"
     save_model(weights, generator, features,
@@ -910,9 +911,13 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None) -> Path:
     digest = _sha256(weights)
     write_bytes_atomic(out_dir / "SHA256SUMS", f"{digest}  {weights.name}\n".encode())
     notes = (run_dir / "NOTES.md").read_text() if (run_dir / "NOTES.md").is_file() else ""
+    for path in (weights, weights.with_suffix(".json")):
+        path.chmod(0o644)  # shipped files: readable by everyone (the atomic temp file starts as 0600)
     card = _model_card(name, config, provenance, train_records, val_records, quality, generator, features, digest,
                        notes)
     write_bytes_atomic(out_dir / "MODEL_CARD.md", card.encode())
+    for path in (out_dir / "MODEL_CARD.md", out_dir / "SHA256SUMS"):
+        path.chmod(0o644)
     return weights
 
 
@@ -953,7 +958,9 @@ def _model_card(name: str, config: TrainConfig, prov: dict, train_records: list[
          f"lambda2 {config.gp_weight}, drift {config.drift_weight} (§3.2)." if config.adversarial
          else "- Adversarial term: off in this recipe (see recipe description)."),
         f"- Adam lr {config.lr} (betas {config.beta1}, {config.beta2}), dropped to {config.lr_after_drop} at step "
-        f"{config.lr_drop_step}; one D and one G step per batch (§4.2).",
+        f"{min(config.lr_drop_step, prov.get('lr_dropped_at') or config.lr_drop_step)}"
+        + (f" (after {config.lr_drop_minutes:g} min of wall time)" if prov.get("lr_dropped_at") is not None else "")
+        + "; one D and one G step per batch (§4.2)" + ("." if config.adversarial else ", here G steps only."),
         f"- Steps: {prov.get('run_steps')} trained, exported checkpoint `{prov.get('checkpoint')}` (step "
         f"{prov.get('step')}); wall time {wall_text}; {speed:.2f} s/step on average.",
     ]
