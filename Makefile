@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(BIN)/alacgan colorize examples/shot/lineart --hints examples/shot/hints -o examples/out/color --overwrite
+	$(BIN)/alacgan colorize examples/shot/lineart --hints examples/shot/hints -o examples/out/color --preset final --overwrite
 	@echo "coloured frames: examples/out/color/"
 
 lint: setup

@@ -128,3 +128,25 @@ def test_presets_fill_settings_and_flags_override_them(frames_dir, tiny_model, t
     assert code == 0 and json.loads(stdout)["engine"] == "network"
     code, _, stderr = run_cli(["colorize", frames_dir, "--preset", "nosuch"], capsys)
     assert code == 2 and "unknown preset" in stderr
+
+
+def test_bundled_model_puts_hint_colours_where_the_hints_are(tmp_path, capsys):
+    """The shipped, trained model: strokes pull their regions to the stroke colour (see model/MODEL_CARD.md)."""
+    from alacgan_batch import metrics, synth
+
+    frame = synth.make_frame(1_100_000_007, size=(256, 256))
+    strokes = synth.draw_hint_strokes(frame, np.random.default_rng(3))
+    write_image(tmp_path / "in" / "f.0001.png", frame.lineart)
+    write_image(tmp_path / "hints" / "f.0001.png", strokes)
+    results = {}
+    for name, hint_args in (("hinted", ["--hints", tmp_path / "hints"]), ("plain", [])):
+        code, _, stderr = run_cli(["colorize", tmp_path / "in", "-o", tmp_path / name, *hint_args], capsys)
+        assert code == 0 and "bundled model" in stderr, stderr
+        results[name] = cv2.cvtColor(cv2.imread(str(tmp_path / name / "f.0001.png")), cv2.COLOR_BGR2RGB)
+    on_strokes = strokes[..., 3] > 0
+    error = {k: metrics.delta_e(v[on_strokes], strokes[..., :3][on_strokes]).mean() for k, v in results.items()}
+    assert error["hinted"] < 20 and error["hinted"] < 0.5 * error["plain"]
+    paper = metrics.non_line_mask(frame.lineart)
+    hinted_share = metrics.hint_region_accuracy(results["hinted"], strokes, frame.labels, mask=paper)
+    plain_share = metrics.hint_region_accuracy(results["plain"], strokes, frame.labels, mask=paper)
+    assert hinted_share > plain_share + 0.1

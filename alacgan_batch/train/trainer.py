@@ -907,7 +907,11 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None) -> Path:
     weights = out_dir / f"{name}.safetensors"
     save_model(weights, generator, features,
                ModelSpec(generator=config.generator_config(), features=config.features,
-                         feature_width=config.feature_width, name=name, extra={"training": provenance}))
+                         feature_width=config.feature_width, name=name,
+                         # the frame scale it learned: synth frames, or the prepared short side (§4.2: 512)
+                         extra={"training": provenance, "working_short_side": config.synth_size
+                                if provenance["data"] in (None, "synth") or "pool" in str(provenance["data"])
+                                else config.image_size}))
     digest = _sha256(weights)
     write_bytes_atomic(out_dir / "SHA256SUMS", f"{digest}  {weights.name}\n".encode())
     notes = (run_dir / "NOTES.md").read_text() if (run_dir / "NOTES.md").is_file() else ""
