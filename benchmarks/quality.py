@@ -29,27 +29,16 @@ if str(ROOT) not in sys.path:
 
 from alacgan_batch import metrics, synth  # noqa: E402
 from alacgan_batch.checkpoints import ColorizationModel, load_model  # noqa: E402
-from alacgan_batch.hints import strokes_to_hint  # noqa: E402
+from alacgan_batch.pipeline import Colorizer  # noqa: E402
 
 BENCH_SEED_BASE = 1_000_000_000  # never used in training (training seeds < 10^6, validation 5 * 10^8 + i)
 GOAL = 0.85  # shipped-model target for hint_region_accuracy
 DEFAULT_WEIGHTS = ROOT / "model" / "alacgan-starter.safetensors"
 
 
-def preprocess(lineart: np.ndarray, hint_rgba: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """Line art HxW uint8 (255 = paper) and RGBA strokes -> sketch 1x1xHxW in [-1,1], hint 1x4x(H/4)x(W/4)."""
-    sketch = torch.from_numpy(lineart.astype(np.float32) / 255.0)[None, None] * 2 - 1
-    rgb = torch.from_numpy(hint_rgba[..., :3].astype(np.float32) / 255.0).permute(2, 0, 1)[None]
-    mask = torch.from_numpy((hint_rgba[..., 3] > 0).astype(np.float32))[None, None]
-    return sketch, strokes_to_hint(rgb, mask)
-
-
-@torch.no_grad()
-def colorize(model: ColorizationModel, lineart: np.ndarray, hint_rgba: np.ndarray) -> np.ndarray:
-    """One frame through F1 and G -> HxWx3 uint8 RGB. The single place to swap in the colorize pipeline."""
-    sketch, hint = preprocess(lineart, hint_rgba)
-    out = model.generator(sketch, hint, model.features(sketch))
-    return ((out[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+def colorize(colorizer: Colorizer, lineart: np.ndarray, hint_rgba: np.ndarray) -> np.ndarray:
+    """One frame through the colorize pipeline at its own size, raw network colour (no line overlay)."""
+    return colorizer.colorize_image(lineart, hint_rgba)
 
 
 @torch.no_grad()
@@ -67,14 +56,14 @@ def time_512(model: ColorizationModel, repeats: int = 3) -> float:
 
 
 def run(weights: Path, shots: int, size: int, frames: int = 2) -> dict:
-    model = load_model(weights)
+    colorizer = Colorizer(weights=weights, device="cpu", short_side=0, overlay_lines=False)
     rows = []
     for n in range(shots):
         seed = BENCH_SEED_BASE + n
         shot = synth.make_shot(seed, n_frames=frames, size=(size, size))
         for index, rgba in sorted(shot.hints.items()):
             frame = shot.frames[index]
-            output = colorize(model, frame.lineart, rgba)
+            output = colorize(colorizer, frame.lineart, rgba)
             paper = metrics.non_line_mask(frame.lineart)
             rows.append({
                 "seed": seed, "frame": index,
