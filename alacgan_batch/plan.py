@@ -84,8 +84,13 @@ def _save(path: Path, image: np.ndarray) -> None:
 
 
 def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
-               options: PlanOptions | None = None, progress: Callable[[int, int], None] | None = None) -> Plan:
-    """Read the line art once, find cuts, check hints, and propagate strokes within each shot."""
+               options: PlanOptions | None = None, progress: Callable[[int, int], None] | None = None,
+               keep_coverage: bool = False) -> Plan:
+    """Read the line art once, find cuts, check hints, and propagate strokes within each shot.
+
+    A folder with no hints and no cut detection has nothing to plan: its frames are not read here (only
+    by the colour pass), unless `keep_coverage` asks for the working-size line art (contact sheets).
+    """
     from .video import CutDetector
 
     options = options or PlanOptions()
@@ -97,6 +102,11 @@ def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
     (workdir / "coverage").mkdir()
     (workdir / "strokes").mkdir()
     detect = options.detect_cuts if options.detect_cuts is not None else not isinstance(source, FolderSource)
+    if not hints and not detect and not keep_coverage and isinstance(source, FolderSource):
+        shots = [range(len(source.frames))]
+        if options.on_missing_hints == "error":
+            raise InputError("no hints given, and --on-missing-hints error asks for them")
+        return Plan(list(source.frames), [], [], shots, {}, list(shots), workdir, _tmp=tmp)
     detector = CutDetector() if detect else None
     frames, sizes, wsizes, cuts = [], [], [], []
     total = len(source)

@@ -84,9 +84,11 @@ def video_peak_memory(frames: int, folder: Path) -> float:
     with VideoWriter(path, info, codec="ffv1") as writer:
         for i in range(frames):  # cycle a 24-frame shot: every 24 frames a cut back to its start
             writer.write(np.repeat(shot.frames[i % 24].lineart[..., None], 3, axis=2))
-    script = ("import resource, sys; from alacgan_batch.cli import main; sys.argv = sys.argv[1:]\n"
+    # VmHWM (peak RSS of this process image): unlike ru_maxrss it does not carry the parent's peak over exec
+    script = ("import sys; from alacgan_batch.cli import main; sys.argv = sys.argv[1:]\n"
               "try:\n    main()\nexcept SystemExit:\n    pass\n"
-              "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
+              "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+              "print(hwm, file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", script, "alacgan", "video", str(path), "-o",
                              str(folder / f"out{frames}.mkv"), "--codec", "ffv1", "--engine", "flat"],
                             capture_output=True, text=True, check=True)
