@@ -63,6 +63,18 @@ class WorkItem:
     strokes: tuple[np.ndarray, np.ndarray] | None = None
 
 
+def batch_items(items: Iterable[WorkItem], size: int) -> Iterator[list[WorkItem]]:
+    """Consecutive items of the same frame size, at most `size` at a time."""
+    batch: list[WorkItem] = []
+    for item in items:
+        if batch and (len(batch) == size or item.sketch.shape != batch[0].sketch.shape):
+            yield batch
+            batch = []
+        batch.append(item)
+    if batch:
+        yield batch
+
+
 class Engine:
     """Runs F1 + G over work items in batches on one device."""
 
@@ -119,17 +131,6 @@ class Engine:
         out = ((out + 1.0) * 0.5).clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
         return list(out)
 
-    def batches(self, items: Iterable[WorkItem]) -> Iterator[list[WorkItem]]:
-        """Consecutive items of the same size, at most batch_size at a time."""
-        batch: list[WorkItem] = []
-        for item in items:
-            if batch and (len(batch) == self.batch_size or item.sketch.shape != batch[0].sketch.shape):
-                yield batch
-                batch = []
-            batch.append(item)
-        if batch:
-            yield batch
-
     def run(self, items: Iterable[WorkItem]) -> Iterator[tuple[Hashable, np.ndarray]]:
-        for batch in self.batches(items):
+        for batch in batch_items(items, self.batch_size):
             yield from zip((it.key for it in batch), self.run_batch(batch), strict=True)

@@ -17,10 +17,10 @@ import numpy as np
 
 from .checkpoints import ColorizationModel, ModelFiles, file_digest, load_model, resolve_model_files
 from .compose import WORKING_SHORT_SIDE, Finish, sketch_at, working_size
-from .engine import Engine, WorkItem
+from .engine import Engine, WorkItem, batch_items
 from .errors import ConfigError, InputError, ModelError
 from .hints import HintSpec
-from .plan import Plan, PlanOptions, build_plan
+from .plan import Plan, PlanOptions, build_plan, strokes_to_working
 from .sequence import LineArt, lineart_from_array, read_lineart
 from .sinks import FolderSink, Sink, VideoSink, default_output, is_video_path
 from .sources import FolderSource, FrameSource, VideoSource
@@ -109,9 +109,7 @@ class Colorizer:
         size = working_size(lineart.size, self.short_side)
         working = None
         if strokes is not None:
-            from .plan import _to_working_rgba
-
-            working = _to_working_rgba(strokes, size)
+            working = strokes_to_working(strokes, size)
         color = self._infer([self._work_item(0, lineart, working)])[0]
         return self.finish.apply(color, lineart, working).final
 
@@ -211,7 +209,7 @@ class Colorizer:
         # video needs), so the network is rarely idle
         with ThreadPoolExecutor(max_workers=1) as writer:
             pending: list[Future] = []
-            for chunk in _chunks(items(), batch):
+            for chunk in batch_items(items(), batch):
                 for item, color in zip(chunk, self._infer(chunk), strict=True):
                     index = item.key
                     strokes = plan.strokes_for(index)
@@ -233,17 +231,6 @@ class Colorizer:
     def _finish_and_write(self, sink: Sink, index: int, color: np.ndarray | None, lineart: LineArt,
                           strokes: np.ndarray | None) -> str:
         return str(sink.write(index, self.finish.apply(color, lineart, strokes)))
-
-
-def _chunks(items: Iterator[WorkItem], size: int) -> Iterator[list[WorkItem]]:
-    chunk: list[WorkItem] = []
-    for item in items:
-        if chunk and (len(chunk) == size or item.sketch.shape != chunk[0].sketch.shape):
-            yield chunk
-            chunk = []
-        chunk.append(item)
-    if chunk:
-        yield chunk
 
 
 def _prefetched(source: FrameSource, todo: set[int], ahead: int) -> Iterator[tuple]:

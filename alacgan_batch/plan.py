@@ -69,7 +69,8 @@ class Plan:
             self._tmp = None
 
 
-def _to_working_rgba(strokes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def strokes_to_working(strokes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Full-size RGBA strokes -> RGBA strokes at the working size (thin strokes kept, see compose.strokes_at)."""
     color, mask = strokes_at(strokes, size)
     rgba = np.zeros((*size, 4), np.uint8)
     rgba[..., :3] = np.round(color * 255.0).astype(np.uint8)
@@ -129,7 +130,7 @@ def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
     if keyframes is None:
         keyframes = assign_hints(list(hints), frames) if hints else {}
 
-    key_strokes = {i: _to_working_rgba(read_strokes(p, sizes[i]), wsizes[i]) for i, p in keyframes.items()}
+    key_strokes = {i: strokes_to_working(read_strokes(p, sizes[i]), wsizes[i]) for i, p in keyframes.items()}
     bounds = [0, *cuts, len(frames)]
     shots = [range(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
     plan = Plan(frames, sizes, wsizes, shots, dict(keyframes), [], workdir, _tmp=tmp)
