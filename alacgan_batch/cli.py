@@ -290,7 +290,7 @@ def prepare(
     from .train import prepare_dataset
 
     summary = prepare_dataset(source, output, size=size, seed=seed)
-    err.print(f"prepared {output}: {summary}", highlight=False)
+    err.print(f"prepared {output}: " + ", ".join(f"{k} {v}" for k, v in summary.items()), highlight=False)
 
 
 @app.command()
@@ -316,7 +316,10 @@ def train(
     config = load_recipe(recipe, overrides)
     source = None if data == "synth" else Path(data)
     summary = run_training(config, source, output, resume=resume, device=device)
-    err.print(f"training finished: {summary}", highlight=False)
+    state = "interrupted" if summary.get("interrupted") else "stopped at its time limit" \
+        if summary.get("stopped_by_time_limit") else "finished"
+    err.print(f"training {state} at step {summary.get('step')} in {summary.get('wall_s')} s; "
+              f"checkpoint {summary.get('checkpoint')}", highlight=False)
 
 
 @app.command()
