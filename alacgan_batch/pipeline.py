@@ -177,18 +177,20 @@ class Colorizer:
                 raise
         finally:
             plan.cleanup()
-        engine = self.engine
+        engine, files = self.engine, self.model_files
+        video = frame_source.kind == "video"
         return ColorizeSummary(
             input=str(source), output=str(output), frames=len(plan.frames), written=len(written),
-            skipped=len(plan.frames) - len(written), keyframes=[plan.frames[i].name if frame_source.kind !=
-                                                                 "video" else f"@{i}" for i in sorted(plan.keyframes)],
-            shots=len(plan.shots), unhinted_shots=[f"{plan.frames[s.start].label}..{plan.frames[s.stop - 1].label}"
-                                                   for s in plan.unhinted_shots],
-            engine=self.engine_name, model=str(self.model_files.weights) if self.model_files else None,
-            model_source=self.model_files.weights_source if self.model_files else None,
+            skipped=len(plan.frames) - len(written),
+            keyframes=[f"@{i}" if video else plan.frames[i].name for i in sorted(plan.keyframes)],
+            shots=len(plan.shots),
+            unhinted_shots=[f"{plan.frames[shot.start].label}..{plan.frames[shot.stop - 1].label}"
+                            for shot in plan.unhinted_shots],
+            engine=self.engine_name, model=str(files.weights) if files else None,
+            model_source=files.weights_source if files else None,
             device=str(engine.device) if engine else "cpu", precision=engine.precision_name if engine else "-",
             batch_size=engine.batch_size if engine else 1, seconds=round(time.perf_counter() - start, 3),
-            outputs=written,
+            outputs=list(dict.fromkeys(written)),  # a video is one output, however many frames went in
         )
 
     def _run(self, source: FrameSource, plan: Plan, sink: Sink, progress: ProgressCallback | None) -> list[str]:

@@ -33,7 +33,8 @@ def test_video_in_video_out_keeps_count_fps_size_and_audio(tmp_path, tiny_model,
     code, stdout, stderr = run_cli(["video", src, "--hints", f"{hint}@0", "-o", tmp_path / "out.mp4",
                                     "--weights", tiny_model, "--json"], capsys)
     assert code == 0, stderr
-    assert json.loads(stdout)["written"] == 8
+    summary = json.loads(stdout)
+    assert summary["written"] == 8 and summary["outputs"] == [str(tmp_path / "out.mp4")]
     a, b = probe(src), probe(tmp_path / "out.mp4")
     assert (b.width, b.height, b.fps, b.frame_count) == (a.width, a.height, a.fps, 8)
     assert b.has_audio
