@@ -237,12 +237,17 @@ def _load_generator_state(path: Path) -> tuple[ModelSpec, dict[str, torch.Tensor
     return ModelSpec.official(generator_state), {f"generator.{k}": v for k, v in generator_state.items()}
 
 
-def load_generator(path: Path | str, device: str | torch.device = "cpu") -> Generator:
-    """The generator of an official checkpoint or a project model file, strictly loaded, in eval mode."""
-    spec, state = _load_generator_state(Path(path))
+def _build_generator(path: Path) -> tuple[ModelSpec, Generator, dict[str, torch.Tensor]]:
+    """Spec, strictly loaded generator (eval mode) and the file's tensors (for the model's own F1)."""
+    spec, state = _load_generator_state(path)
     generator = Generator(spec.generator)
     load_strict(generator, _split(state, "generator."), f"generator weights {path}")
-    return generator.eval().to(device)
+    return spec, generator.eval(), state
+
+
+def load_generator(path: Path | str, device: str | torch.device = "cpu") -> Generator:
+    """The generator of an official checkpoint or a project model file, strictly loaded, in eval mode."""
+    return _build_generator(Path(path))[1].to(device)
 
 
 def load_i2v(path: Path | str, device: str | torch.device = "cpu") -> Illustration2VecFeatures:
@@ -262,9 +267,7 @@ def load_vgg16(path: Path | str, device: str | torch.device = "cpu") -> VGG16Fea
 
 def load_model(weights: Path, i2v: Path | None = None, device: str | torch.device = "cpu") -> ColorizationModel:
     """G plus the F1 its JSON asks for: Illustration2Vec from `i2v`, or the model's own line-art features."""
-    spec, state = _load_generator_state(weights)
-    generator = Generator(spec.generator)
-    load_strict(generator, _split(state, "generator."), f"generator weights {weights}")
+    spec, generator, state = _build_generator(Path(weights))
     if spec.features == "i2v":
         if i2v is None:
             raise ModelError(f"model {Path(weights).name} needs Illustration2Vec weights: pass --i2v i2v.pth "
@@ -279,7 +282,7 @@ def load_model(weights: Path, i2v: Path | None = None, device: str | torch.devic
     if getattr(features, "out_channels", None) != spec.generator.feature_channels:
         raise ModelError(f"model {weights} expects {spec.generator.feature_channels}-channel features, "
                          f"F1 gives {features.out_channels}")
-    model = ColorizationModel(generator.eval(), features.eval(), spec, Path(weights), i2v)
+    model = ColorizationModel(generator, features.eval(), spec, Path(weights), i2v)
     return model.to(device)
 
 

@@ -200,12 +200,13 @@ class Colorizer:
             progress("colorize", finished, total)
         batch = self.engine.batch_size if self.engine else 1
         written: list[str] = []
-        linearts: dict[int, LineArt] = {}
+        frames_in_flight: dict[int, tuple[LineArt, np.ndarray | None]] = {}  # read once, finished later
 
         def items() -> Iterator[WorkItem]:
             for ref, lineart in _prefetched(source, todo, ahead=2 * batch):
-                linearts[ref.index] = lineart
-                yield self._work_item(ref.index, lineart, plan.strokes_for(ref.index))
+                strokes = plan.strokes_for(ref.index)
+                frames_in_flight[ref.index] = (lineart, strokes)
+                yield self._work_item(ref.index, lineart, strokes)
 
         # frames are read ahead in one thread and finished and written behind in another (in order, which a
         # video needs), so the network is rarely idle
@@ -213,10 +214,8 @@ class Colorizer:
             pending: list[Future] = []
             for chunk in batch_items(items(), batch):
                 for item, color in zip(chunk, self._infer(chunk), strict=True):
-                    index = item.key
-                    strokes = plan.strokes_for(index)
-                    pending.append(writer.submit(self._finish_and_write, sink, index, color,
-                                                 linearts.pop(index), strokes))
+                    lineart, strokes = frames_in_flight.pop(item.key)
+                    pending.append(writer.submit(self._finish_and_write, sink, item.key, color, lineart, strokes))
                 while pending and (pending[0].done() or len(pending) > 2 * batch):
                     written.append(pending.pop(0).result())
                     finished += 1

@@ -385,7 +385,3 @@ def _tiff_bits_per_sample(handle, order: str) -> int | None:
         handle.seek(struct.unpack(order + "I", field)[0])
         return struct.unpack(order + "H", handle.read(2))[0]
     return 1
-
-
-def _is_16bit(path: Path) -> bool:
-    return bit_depth(path) == 16

@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import tomllib
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -35,6 +34,7 @@ from ..errors import ConfigError, InputError, ModelError
 from ..hints import strokes_to_hint
 from ..nets import Discriminator, Generator, GeneratorConfig, LineArtFeatures
 from ..nets.generator import OFFICIAL_CARDINALITY, OFFICIAL_DEPTHS
+from ..tomlfiles import read_named_toml
 from ..writer import atomic_path, write_bytes_atomic, write_json_atomic, write_png
 from . import losses
 from .data import (
@@ -228,16 +228,7 @@ def load_recipe(name_or_path: str, overrides: dict[str, str] | None = None) -> T
     Unknown keys, in the file or the overrides, are ConfigErrors. Outside-weight checks happen in
     `TrainConfig.validate` (called here and by `train`), so `--vgg16`/`--i2v` may come as overrides.
     """
-    path = Path(name_or_path)
-    if not (path.suffix == ".toml" or path.is_file()):
-        path = RECIPE_DIR / f"{name_or_path}.toml"
-    if not path.is_file():
-        raise ConfigError(f"unknown training recipe {name_or_path!r} (recipes: {', '.join(recipe_names())}, "
-                          "or a path to a .toml file)")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"recipe {path} is not valid TOML: {exc}") from exc
+    path, raw = read_named_toml(name_or_path, RECIPE_DIR, "training recipe")
     flat: dict[str, object] = {}
     for key, value in raw.items():
         for sub_key, sub_value in (value.items() if isinstance(value, dict) else [(key, value)]):
