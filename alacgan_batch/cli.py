@@ -302,6 +302,8 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     vgg16: Annotated[Path | None, typer.Option(help="vgg16-397923af.pth for the perceptual loss (§3.2).")] = None,
     i2v: I2VOpt = None,
+    init: Annotated[Path | None, typer.Option(help="Start G (and own F1) from this run folder or checkpoint: "
+                                              "a second training stage.")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="Override a recipe setting: KEY=VALUE.")] = None,
 ) -> None:
     """The paper's training (§3, §4.2), resumable; under torchrun, one process per GPU."""
@@ -313,6 +315,8 @@ def train(
         overrides["vgg16"] = str(vgg16)
     if i2v:
         overrides["i2v"] = str(i2v)
+    if init:
+        overrides["init"] = str(init)
     config = load_recipe(recipe, overrides)
     source = None if data == "synth" else Path(data)
     summary = run_training(config, source, output, resume=resume, device=device)

@@ -284,6 +284,25 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path: Path) -> None:
     assert more["step"] == summary["step"] + 1 and not more["interrupted"]
 
 
+def test_second_stage_starts_from_the_init_run(tmp_path: Path) -> None:
+    first = train(_tiny(steps=2), None, tmp_path / "stage1", progress=False)
+    # steps=0 saves the starting weights: they are stage 1's, whatever the seed; channels-last trains alike
+    train(_tiny(steps=0, init=tmp_path / "stage1", seed=5, channels_last="true"), None, tmp_path / "stage2",
+          progress=False)
+    start = _ckpt_state(tmp_path / "stage2/checkpoints/step-00000000.pt")
+    end_of_stage1 = _ckpt_state(Path(first["checkpoint"]))
+    nets = ("generator", "features")
+    _assert_same({k: start[k] for k in nets}, {k: end_of_stage1[k] for k in nets})
+    more = train(_tiny(steps=1, init=tmp_path / "stage1", channels_last="true"), None, tmp_path / "stage2b",
+                 progress=False)
+    assert more["step"] == 1 and more["weights_sha256"] != first["weights_sha256"]
+    with pytest.raises(ConfigError, match="does not fit"):
+        train(_tiny(steps=1, init=tmp_path / "stage1", ngf=16), None, tmp_path / "x",
+              progress=False)
+    with pytest.raises(ConfigError, match="init checkpoint not found"):
+        _tiny(init=tmp_path / "missing")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

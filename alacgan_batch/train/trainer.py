@@ -114,6 +114,10 @@ class TrainConfig:
     val_frames: int = 8
     val_size: int = 256
     max_minutes: float = 0.0  # stop (and save) once the run's wall time (all sessions) reaches this; 0 = none
+    # Start G (and the own F1) from another run's checkpoint (.pt) or run folder (its best.pt): a second
+    # training stage with a fresh optimizer, schedule and step count. Ignored on --resume.
+    init: str | None = None
+    channels_last: bool = False  # NHWC activations: ~1.2x faster convolutions on CPU (oneDNN) and tensor cores
 
     def resolved_model_name(self) -> str:
         return self.model_name or f"alacgan-{self.name}"
@@ -172,6 +176,8 @@ class TrainConfig:
             raise ConfigError(f"synth_size ({self.synth_size}) must be >= image_size ({self.image_size})")
         if len(self.jitter) != 2 or len(self.xdog_sigmas) < 1:
             raise ConfigError("jitter needs two numbers (low, high) and xdog_sigmas at least one")
+        if self.init and not Path(self.init).exists():
+            raise ConfigError(f"init checkpoint not found: {self.init}")
 
 
 def _field_types() -> dict[str, object]:
@@ -614,6 +620,10 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
 
     start_step, best, wall_before, skipped_total = 0, -math.inf, 0.0, 0
     lr_dropped_at: int | None = None
+    if checkpoint is None and config.init:
+        init_weights(colornet, config)
+    if config.channels_last:
+        colornet.to(memory_format=torch.channels_last)
     if checkpoint is not None:
         colornet.generator.load_state_dict(checkpoint["generator"])
         if config.features == "lineart":
@@ -650,10 +660,10 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
         data_label = "synth (procedural, on the fly)"
     elif (Path(data) / "lineart.npy").is_file():
         dataset = SynthPoolDataset(Path(data), config.data_options(dist_info.rank))
-        data_label = f"synth pool {Path(data).resolve()} ({dataset.count} pre-rendered procedural frames)"
+        data_label = f"synth pool {Path(data)} ({dataset.count} pre-rendered procedural frames)"
     else:
         dataset = FolderDataset(Path(data), config.data_options(dist_info.rank))
-        data_label = str(Path(data).resolve())
+        data_label = str(Path(data))  # as given: a model file must not carry this machine's paths
     loader = make_loader(dataset, config.data_options(dist_info.rank), start_step, dist_info.world,
                          config.workers)
 
@@ -784,14 +794,40 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
     return summary
 
 
+def init_checkpoint_path(init: str | Path) -> Path:
+    """A run folder -> its best.pt (else its latest checkpoint); a file stays itself."""
+    path = Path(init)
+    if path.is_dir():
+        best = path / CHECKPOINT_DIR / "best.pt"
+        found = best if best.is_file() else latest_checkpoint(path)
+        if found is None:
+            raise InputError(f"init: no checkpoints in {path / CHECKPOINT_DIR}")
+        return found
+    return path
+
+
+def init_weights(colornet: ColorNet, config: TrainConfig) -> None:
+    """Load G (and the own F1) from `config.init`; the architectures must match exactly."""
+    path = init_checkpoint_path(config.init)
+    state = load_checkpoint(path)
+    try:
+        colornet.generator.load_state_dict(state["generator"])
+        if config.features == "lineart":
+            colornet.features.load_state_dict(state["features"])
+    except (KeyError, RuntimeError) as exc:
+        first = " ".join(str(exc).split())[:200]
+        raise ConfigError(f"init checkpoint {path} does not fit this recipe's networks: {first}") from None
+
+
 def _train_step(config: TrainConfig, batch: dict, model: nn.Module, disc: nn.Module | None,
                 critic: SizedCritic | None, vgg: nn.Module | None, opt_g: torch.optim.Optimizer,
                 opt_d: torch.optim.Optimizer | None, scaler_g: torch.amp.GradScaler,
                 scaler_d: torch.amp.GradScaler, dev: torch.device, autocast: object) -> tuple[dict, torch.Tensor]:
     """One D step then one G step on the same fake batch (§4.2). Returns float logs and the fake images."""
-    sketch = batch["sketch"].to(dev, non_blocking=True)
-    real = batch["color"].to(dev, non_blocking=True)
-    hint = batch["hint"].to(dev, non_blocking=True)
+    memory = torch.channels_last if config.channels_last else torch.contiguous_format
+    sketch = batch["sketch"].to(dev, non_blocking=True, memory_format=memory)
+    real = batch["color"].to(dev, non_blocking=True, memory_format=memory)
+    hint = batch["hint"].to(dev, non_blocking=True, memory_format=memory)
     amp = autocast if autocast is not None else _null()
     with amp:
         fake, feats = model(sketch, hint)
@@ -894,6 +930,7 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None) -> Path:
         "content_loss": config.content, "adversarial": config.adversarial,
         "val_hint_acc": ckpt.get("best") if best_path.is_file() else None,
         "lr_dropped_at": ckpt.get("lr_dropped_at"),
+        "initialised_from": config.init,  # a second stage names the run it started from
     }
     weights = out_dir / f"{name}.safetensors"
     save_model(weights, generator, features,
@@ -959,6 +996,9 @@ def _model_card(name: str, config: TrainConfig, prov: dict, train_records: list[
         f"- Steps: {prov.get('run_steps')} trained, exported checkpoint `{prov.get('checkpoint')}` (step "
         f"{prov.get('step')}); wall time {wall_text}; {speed:.2f} s/step on average.",
     ]
+    if prov.get("initialised_from"):
+        lines.append(f"- Second stage: G and F1 started from `{prov['initialised_from']}` (its best checkpoint); "
+                     "steps and wall time above are this stage's alone.")
     if first:
         lines.append(f"- Loss: content {first.get('content', float('nan')):.4f} (first log) -> "
                      f"{final.get('content', float('nan')):.4f} (last log).")
