@@ -135,6 +135,11 @@ def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
     shots = [range(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
     plan = Plan(frames, sizes, wsizes, shots, dict(keyframes), [], workdir, _tmp=tmp)
 
+    def keep(index: int, strokes: np.ndarray) -> None:
+        if strokes[..., 3].any():
+            _save(workdir / "strokes" / f"{index:06d}.png", strokes)
+            plan.hinted.append(index)
+
     for shot in shots:
         keys = {i - shot.start: s for i, s in key_strokes.items() if i in shot}
         if not keys:
@@ -148,14 +153,27 @@ def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
 
             if len({wsizes[i] for i in shot}) > 1:
                 raise InputError(f"frames of one shot change size near {frames[shot.start].label}")
-            coverages = [plan.coverage_for(i).astype(np.float32) for i in shot]
-            per_frame = propagate_hints(coverages, keys)
+            # coverages are read from disk as propagation reaches them, strokes written as they are final:
+            # memory follows the longest stretch between keyframes, not the shot
+            propagate_hints(_ShotCoverage(plan, shot), keys,
+                            on_frame=lambda j, strokes, shot=shot: keep(shot.start + j, strokes))
         else:
-            per_frame = [keys.get(j) for j in range(len(shot))]
-        for j, strokes in enumerate(per_frame):
-            if strokes is not None and strokes[..., 3].any():
-                _save(workdir / "strokes" / f"{shot.start + j:06d}.png", strokes)
-                plan.hinted.append(shot.start + j)
+            for j, strokes in keys.items():
+                keep(shot.start + j, strokes)
+    plan.hinted.sort()
     return plan
+
+
+class _ShotCoverage(Sequence):
+    """The working-size coverages of one shot, read from the plan's files when indexed."""
+
+    def __init__(self, plan: Plan, shot: range) -> None:
+        self.plan, self.shot = plan, shot
+
+    def __len__(self) -> int:
+        return len(self.shot)
+
+    def __getitem__(self, j: int) -> np.ndarray:
+        return self.plan.coverage_for(self.shot[j]).astype(np.float32)
 
 

@@ -9,7 +9,7 @@ line, and snapped so a stroke stays inside one region of the new frame.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -376,7 +376,8 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
 
 def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.ndarray],
                     labels: Sequence[np.ndarray | None] | None = None,
-                    progress: Callable[[int], None] | None = None, carry_regions: bool = True) -> list[np.ndarray]:
+                    progress: Callable[[int], None] | None = None, carry_regions: bool = True,
+                    on_frame: Callable[[int, np.ndarray], None] | None = None) -> list[np.ndarray] | None:
     """One RGBA stroke image per frame of a shot, carried by motion from the keyframes' strokes.
 
     coverages: the shot's line art in order; key_hints: frame index -> RGBA strokes of that keyframe.
@@ -389,15 +390,26 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
     `carry_regions`, a region whose strokes were all lost on the way takes the colour of the region it comes
     from (carry_region_colors), so colours stay with their regions over long chains.
     `progress(done)` is called with the number of finished frames each time one is finished.
+
+    Memory: `coverages` is read by index, only while its stretch of the shot is worked on, so it may be a
+    lazy sequence (the plan's files on disk). With `on_frame(index, strokes)` each frame's strokes are
+    handed out as soon as they are final and not kept (the function returns None); without it they are
+    returned as a list. Either way what is held is bounded by the longest stretch between keyframes.
     """
     n = len(coverages)
     if n == 0:
-        return []
-    shape = np.asarray(coverages[0]).shape
-    covs = [_check_coverage(c, f"coverage of frame {i}") for i, c in enumerate(coverages)]
-    for i, c in enumerate(covs):
-        if c.shape != shape:
-            raise InputError(f"frame {i} is {c.shape[1]}x{c.shape[0]}, frame 0 is {shape[1]}x{shape[0]}")
+        return [] if on_frame is None else None
+    shape = _check_coverage(coverages[0], "coverage of frame 0").shape
+    coverage_cache: dict[int, np.ndarray] = {}
+
+    def cov(i: int) -> np.ndarray:
+        if i not in coverage_cache:
+            c = _check_coverage(coverages[i], f"coverage of frame {i}")
+            if c.shape != shape:
+                raise InputError(f"frame {i} is {c.shape[1]}x{c.shape[0]}, frame 0 is {shape[1]}x{shape[0]}")
+            coverage_cache[i] = c
+        return coverage_cache[i]
+
     if labels is not None and len(labels) != n:
         raise InputError(f"{len(labels)} label maps for {n} frames")
     keys = sorted(key_hints)
@@ -406,12 +418,15 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
             raise InputError(f"hint for frame {k}, but the shot has frames 0..{n - 1}")
         _check_hint(key_hints[k], shape, f"hint strokes of frame {k}")
 
-    results: list[np.ndarray | None] = [None] * n
+    results: list[np.ndarray | None] | None = [None] * n if on_frame is None else None
     done = 0
 
     def finish(i: int, strokes: np.ndarray) -> None:
         nonlocal done
-        results[i] = strokes
+        if results is None:
+            on_frame(i, strokes)
+        else:
+            results[i] = strokes
         done += 1
         if progress is not None:
             progress(done)
@@ -427,14 +442,14 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
 
     def feature(i: int) -> np.ndarray:
         if i not in features:
-            features[i] = _line_feature(covs[i])
+            features[i] = _line_feature(cov(i))
         return features[i]
 
     def labels_of(i: int) -> np.ndarray:
         if labels is not None and labels[i] is not None:
             return np.asarray(labels[i])
         if i not in label_cache:
-            label_cache[i] = segment_regions(covs[i])
+            label_cache[i] = segment_regions(cov(i))
         return label_cache[i]
 
     def flow(a: int, b: int) -> np.ndarray:
@@ -443,44 +458,47 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
             flows[(a, b)], flows[(b, a)] = _flow_pair(feature(a), feature(b))
         return flows[(a, b)]
 
-    def chain(start: int, stop: int) -> dict[int, np.ndarray]:
+    def walk(start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
         """Strokes of keyframe `start` carried step by step to each frame up to `stop` (exclusive)."""
         step = 1 if stop > start else -1
-        out: dict[int, np.ndarray] = {}
         current = key_hints[start]
         for i in range(start + step, stop, step):
             if _stroke_mask(current).any():  # nothing left to carry: skip the flows
                 prev = i - step
-                warped = warp_strokes(current, flow(prev, i), flow(i, prev), covs[i], labels_of(i),
+                warped = warp_strokes(current, flow(prev, i), flow(i, prev), cov(i), labels_of(i),
                                       labels_source=labels_of(prev))
                 current = carry_region_colors(warped, labels_of(i), current, labels_of(prev), flow(i, prev)) \
                     if carry_regions else warped
-            out[i] = current
-        return out
+            yield i, current
 
-    def forget_before(i: int) -> None:
-        # a stretch of the shot is done: its flows, features and labels are not needed again
-        for cache in (features, label_cache):
-            for j in [j for j in cache if j < i]:
+    def forget(keep: Callable[[int], bool]) -> None:
+        # a stretch of the shot is done: its flows, features, labels and coverages are not needed again
+        for cache in (features, label_cache, coverage_cache):
+            for j in [j for j in cache if not keep(j)]:
                 del cache[j]
-        for pair in [p for p in flows if min(p) < i]:
+        for pair in [p for p in flows if not (keep(p[0]) and keep(p[1]))]:
             del flows[pair]
 
-    for i, strokes in sorted(chain(keys[0], -1).items(), reverse=True):
+    # before the first keyframe and after the last, one chain: each frame is final as soon as it is reached
+    for i, strokes in walk(keys[0], -1):
         finish(i, strokes)
+        forget(lambda j, i=i: j <= i)
+    forget(lambda j: j >= keys[0])
     for k1, k2 in zip(keys, keys[1:], strict=False):
         finish(k1, key_hints[k1].copy())
-        forward = chain(k1, k2)
-        backward = chain(k2, k1)
+        forward = dict(walk(k1, k2))
+        backward = dict(walk(k2, k1))  # reuses the forward chain's flows (computed both ways at once)
         for i in range(k1 + 1, k2):
             if i - k1 <= k2 - i:
                 finish(i, _merge(forward[i], backward[i], labels_of(i)))
             else:
                 finish(i, _merge(backward[i], forward[i], labels_of(i)))
-        forget_before(k2)
+            del forward[i], backward[i]
+        forget(lambda j, k2=k2: j >= k2)
     finish(keys[-1], key_hints[keys[-1]].copy())
-    for i, strokes in sorted(chain(keys[-1], n).items()):
+    for i, strokes in walk(keys[-1], n):
         finish(i, strokes)
+        forget(lambda j, i=i: j >= i)
     return results  # type: ignore[return-value]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import cv2
 import numpy as np
 import pytest
@@ -233,6 +235,38 @@ def test_each_flow_is_computed_once(monkeypatch):
     calls.clear()
     propagate_hints(frames, {2: _stroke((115, 70), RED)})
     assert len(calls) == 2 * (6 - 1)
+
+
+class _LoggedFrames(Sequence):
+    """Coverages handed out lazily, logging each read, as the plan's files on disk are."""
+
+    def __init__(self, frames: list[np.ndarray], log: list[str]) -> None:
+        self.frames, self.log = frames, log
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        self.log.append(f"read {i}")
+        return self.frames[i]
+
+
+def test_streaming_propagation_gives_the_same_strokes_frame_by_frame():
+    frames = _moving_shot(6)
+    keys = {0: _stroke((115, 70), RED), 2: _stroke(_moved((115, 70), (6, 2), 2.0), BLUE)}
+    listed = propagate_hints(frames, keys)
+    log: list[str] = []
+    streamed: dict[int, np.ndarray] = {}
+
+    def on_frame(i: int, strokes: np.ndarray) -> None:
+        log.append(f"frame {i}")
+        streamed[i] = strokes
+
+    assert propagate_hints(_LoggedFrames(frames, log), keys, on_frame=on_frame) is None
+    assert sorted(streamed) == list(range(6))
+    assert all(np.array_equal(streamed[i], listed[i]) for i in range(6))
+    # after the last keyframe each frame is handed out before the next one is read
+    assert log.index("frame 3") < log.index("read 4") and log.index("frame 4") < log.index("read 5")
 
 
 def test_propagate_hints_edge_cases():
