@@ -331,7 +331,6 @@ SWEEP_AREA = (0.05, 20.0)
 
 def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_source: np.ndarray,
                         labels_source: np.ndarray, flow_bwd: np.ndarray, flow_fwd: np.ndarray | None = None,
-                        share: float = REGION_CARRY_SHARE,
                         area: tuple[float, float] = REGION_CARRY_AREA) -> np.ndarray:
     """Give strokes to regions that lost theirs: region-consistent colour from one frame to the next.
 
@@ -339,9 +338,9 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
     of the target frame with no strokes left takes the colour of the source-frame region it comes from, when
     the backward flow maps at least REGION_CARRY_SHARE of it into one coloured source region of similar area.
     The carried stroke is the region's core (pixels at least half its inner radius from its lines), so it
-    never touches a line. With `flow_fwd` (source -> target) only pixels whose flows agree both ways count,
-    `share` of them must come from the one source region, and they must make up REGION_CARRY_MEASURED of the
-    target region; `area` bounds the target/source area ratio.
+    never touches a line. With `flow_fwd` (source -> target) only pixels whose flows agree both ways count:
+    REGION_CARRY_SHARE of them must come from the one source region, and they must make up
+    REGION_CARRY_MEASURED of the target region. `area` bounds the target/source area ratio.
     """
     from .regions import region_fill
 
@@ -371,7 +370,7 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
     target, source = pairs // n_source, pairs % n_source
     area_source = np.bincount(labels_source.ravel(), minlength=n_source)
     ratio = area_target[target] / np.maximum(area_source[source], 1)
-    keep = (source > 0) & source_colored[source] & (counts >= share * measured[target]) \
+    keep = (source > 0) & source_colored[source] & (counts >= REGION_CARRY_SHARE * measured[target]) \
         & (measured[target] >= REGION_CARRY_MEASURED * area_target[target]) \
         & (ratio >= area[0]) & (ratio <= area[1])
     if not keep.any():
