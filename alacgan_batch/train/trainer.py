@@ -794,21 +794,19 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
     return summary
 
 
-def init_checkpoint_path(init: str | Path) -> Path:
-    """A run folder -> its best.pt (else its latest checkpoint); a file stays itself."""
-    path = Path(init)
-    if path.is_dir():
-        best = path / CHECKPOINT_DIR / "best.pt"
-        found = best if best.is_file() else latest_checkpoint(path)
-        if found is None:
-            raise InputError(f"init: no checkpoints in {path / CHECKPOINT_DIR}")
-        return found
-    return path
+def best_checkpoint(run_dir: Path) -> Path:
+    """A run's best.pt (best validation score), else its latest checkpoint: what export and --init use."""
+    best = run_dir / CHECKPOINT_DIR / "best.pt"
+    found = best if best.is_file() else latest_checkpoint(run_dir)
+    if found is None:
+        raise InputError(f"no checkpoints in {run_dir / CHECKPOINT_DIR}")
+    return found
 
 
 def init_weights(colornet: ColorNet, config: TrainConfig) -> None:
-    """Load G (and the own F1) from `config.init`; the architectures must match exactly."""
-    path = init_checkpoint_path(config.init)
+    """Load G (and the own F1) from `config.init` (a run folder or a checkpoint); the networks must match."""
+    path = Path(config.init)
+    path = best_checkpoint(path) if path.is_dir() else path
     state = load_checkpoint(path)
     try:
         colornet.generator.load_state_dict(state["generator"])
@@ -905,9 +903,7 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None) -> Path:
 
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     best_path = run_dir / CHECKPOINT_DIR / "best.pt"
-    ckpt_path = best_path if best_path.is_file() else latest_checkpoint(run_dir)
-    if ckpt_path is None:
-        raise InputError(f"no checkpoints in {run_dir / CHECKPOINT_DIR}: nothing to export")
+    ckpt_path = best_checkpoint(run_dir)
     ckpt = load_checkpoint(ckpt_path)
     config = TrainConfig.from_dict(ckpt["config"])
     name = name or config.resolved_model_name()
@@ -997,8 +993,8 @@ def _model_card(name: str, config: TrainConfig, prov: dict, train_records: list[
         f"{prov.get('step')}); wall time {wall_text}; {speed:.2f} s/step on average.",
     ]
     if prov.get("initialised_from"):
-        lines.append(f"- Second stage: G and F1 started from `{prov['initialised_from']}` (its best checkpoint); "
-                     "steps and wall time above are this stage's alone.")
+        lines.append(f"- Second stage: G and F1 started from `{prov['initialised_from']}` (a run's best "
+                     "checkpoint, or the file named); steps and wall time above are this stage's alone.")
     if first:
         lines.append(f"- Loss: content {first.get('content', float('nan')):.4f} (first log) -> "
                      f"{final.get('content', float('nan')):.4f} (last log).")
