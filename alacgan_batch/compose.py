@@ -9,7 +9,7 @@ input, so lines (coloured trace lines included) stay as drawn.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -104,7 +104,6 @@ class Finish:
     layers: bool = False
     fill_hints: bool = False  # flat/hybrid engines: every region holding strokes takes their colour
     gap_close: int = 3
-    _regions: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def create(cls, overlay_lines: bool = True, flatten: bool = False, palette: Path | str | None = None,

@@ -259,10 +259,6 @@ def _blend_normal8(base: np.ndarray, top: np.ndarray, alpha: np.ndarray) -> np.n
     return (alpha * top + (255 - alpha) * base + 127) // 255
 
 
-def _ceil_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return -(-a // b)
-
-
 def _line_alpha_min(full_scale: int) -> int:
     """The smallest quantized alpha that counts as a line pixel (coverage >= LINE_THRESHOLD)."""
     return round(LINE_THRESHOLD * full_scale)

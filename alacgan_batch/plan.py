@@ -46,7 +46,6 @@ class Plan:
     keyframes: dict[int, Path]
     unhinted_shots: list[range]
     workdir: Path
-    hinted: list[int] = field(default_factory=list)  # frames with any strokes
     _tmp: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
 
     def strokes_for(self, index: int) -> np.ndarray | None:
@@ -58,10 +57,8 @@ class Plan:
 
     def coverage_for(self, index: int) -> np.ndarray:
         """Line coverage (float32 [0,1]) at the frame's working size."""
-        return cv2.imread(str(self.workdir / "coverage" / f"{index:06d}.png"), cv2.IMREAD_UNCHANGED) / 255.0
-
-    def shot_of(self, index: int) -> range:
-        return next(s for s in self.shots if index in s)
+        image = cv2.imread(str(self.workdir / "coverage" / f"{index:06d}.png"), cv2.IMREAD_UNCHANGED)
+        return (image / 255.0).astype(np.float32)
 
     def cleanup(self) -> None:
         if self._tmp is not None:
@@ -135,10 +132,9 @@ def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
     shots = [range(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
     plan = Plan(frames, sizes, wsizes, shots, dict(keyframes), [], workdir, _tmp=tmp)
 
-    def keep(index: int, strokes: np.ndarray) -> None:
+    def keep(index: int, strokes: np.ndarray) -> None:  # a frame without strokes has no file
         if strokes[..., 3].any():
             _save(workdir / "strokes" / f"{index:06d}.png", strokes)
-            plan.hinted.append(index)
 
     for shot in shots:
         keys = {i - shot.start: s for i, s in key_strokes.items() if i in shot}
@@ -160,7 +156,6 @@ def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
         else:
             for j, strokes in keys.items():
                 keep(shot.start + j, strokes)
-    plan.hinted.sort()
     return plan
 
 
@@ -174,6 +169,6 @@ class _ShotCoverage(Sequence):
         return len(self.shot)
 
     def __getitem__(self, j: int) -> np.ndarray:
-        return self.plan.coverage_for(self.shot[j]).astype(np.float32)
+        return self.plan.coverage_for(self.shot[j])
 
 

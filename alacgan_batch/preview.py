@@ -40,7 +40,7 @@ def contact_sheet(source: Path | str, hints: Sequence[HintSpec | str | Path], ou
         unhinted = {i for shot in plan.unhinted_shots for i in shot}
         tiles = []
         for index, ref in enumerate(plan.frames):
-            coverage = plan.coverage_for(index).astype(np.float32)
+            coverage = plan.coverage_for(index)
             strokes = plan.strokes_for(index)
             if strokes is None:
                 strokes = np.zeros((*coverage.shape, 4), np.uint8)

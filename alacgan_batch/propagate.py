@@ -16,20 +16,13 @@ import numpy as np
 from skimage.measure import label as label_components
 
 from .errors import InputError
-from .regions import STROKE_ALPHA, _rgb_code, _stroke_mask, assign_lines, segment_regions
+from .regions import STROKE_ALPHA, _check_coverage, _rgb_code, _stroke_mask, assign_lines, region_fill, segment_regions
+from .sequence import LINE_THRESHOLD
 
-LINE_THRESHOLD = 0.5  # coverage at or above this is a line pixel (as in segment_regions)
 _MIN_FEATURE_CLIP = 16.0  # px: distance-transform clip, raised for big frames (see _line_feature)
 
 # 8 neighbours, nearest first: where a splat leaves a one-pixel hole, it takes a neighbour's stroke
 _NEIGHBOURS = ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))
-
-
-def _check_coverage(coverage: np.ndarray, what: str = "coverage") -> np.ndarray:
-    coverage = np.asarray(coverage)
-    if coverage.ndim != 2:
-        raise InputError(f"{what} must be a HxW array, got shape {coverage.shape}")
-    return coverage.astype(np.float32, copy=False)
 
 
 def _check_hint(hint_rgba: np.ndarray, shape: tuple[int, ...], what: str = "hint strokes") -> np.ndarray:
@@ -342,8 +335,6 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
     REGION_CARRY_SHARE of them must come from the one source region, and they must make up
     REGION_CARRY_MEASURED of the target region. `area` bounds the target/source area ratio.
     """
-    from .regions import region_fill
-
     height, width = labels_target.shape
     has_strokes = np.zeros(int(labels_target.max()) + 1, bool)
     has_strokes[labels_target[_stroke_mask(strokes) & (labels_target > 0)]] = True
@@ -414,8 +405,8 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
     n = len(coverages)
     if n == 0:
         return [] if on_frame is None else None
-    shape = _check_coverage(coverages[0], "coverage of frame 0").shape
-    coverage_cache: dict[int, np.ndarray] = {}
+    coverage_cache = {0: _check_coverage(coverages[0], "coverage of frame 0")}
+    shape = coverage_cache[0].shape
 
     def cov(i: int) -> np.ndarray:
         if i not in coverage_cache:
@@ -497,7 +488,7 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
     # before the first keyframe and after the last, one chain: each frame is final as soon as it is reached
     for i, strokes in walk(keys[0], -1):
         finish(i, strokes)
-        forget(lambda j, i=i: j <= i)
+        forget(lambda j, i=i: j <= i or j == keys[0])  # keys[0] starts the next walk too
     forget(lambda j: j >= keys[0])
     for k1, k2 in zip(keys, keys[1:], strict=False):
         finish(k1, key_hints[k1].copy())

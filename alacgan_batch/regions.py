@@ -47,10 +47,10 @@ def _unpack_code(code: np.ndarray) -> np.ndarray:
     return np.stack([(code >> 16) & 255, (code >> 8) & 255, code & 255], axis=-1).astype(np.uint8)
 
 
-def _check_coverage(coverage: np.ndarray) -> np.ndarray:
+def _check_coverage(coverage: np.ndarray, what: str = "line coverage") -> np.ndarray:
     coverage = np.asarray(coverage)
     if coverage.ndim != 2:
-        raise InputError(f"line coverage must be a HxW array, got shape {coverage.shape}")
+        raise InputError(f"{what} must be a HxW array, got shape {coverage.shape}")
     return coverage.astype(np.float32, copy=False)
 
 

@@ -107,12 +107,13 @@ class FolderSink:
             from .layers import write_layers
 
             write_layers(self.folder / "layers", target.stem, finished.layers)
+        # the frame itself last: a frame on disk means its layers are there too
         if target.suffix.lower() == ".exr":  # float EXR (the `exr` extra): the same values as the PNG would hold
             from .layers import write_exr
 
             write_exr(target, finished.final.astype(np.float32) / 255.0)
         else:
-            write_png(target, finished.final)  # last: a frame on disk means its layers are there too
+            write_png(target, finished.final)
         return target
 
     def close(self) -> None:

@@ -21,7 +21,7 @@ import torch
 from alacgan_batch.errors import ConfigError, InputError
 from alacgan_batch.train import data as tdata
 from alacgan_batch.train import export_run, load_recipe, losses, prepare_dataset, train
-from alacgan_batch.train.trainer import SizedCritic, load_checkpoint, weights_fingerprint
+from alacgan_batch.train.trainer import SizedCritic, load_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 torch.set_num_threads(1)  # the suite shares two cores with other work
@@ -200,7 +200,7 @@ def test_sized_critic_accepts_small_crops() -> None:
 
 # --- recipes ------------------------------------------------------------------------------------
 
-def test_recipes_load_and_overrides_are_typed(tmp_path: Path) -> None:
+def test_recipes_load_and_overrides_are_typed() -> None:
     config = load_recipe("starter", {"steps": "100", "lr": "1e-4", "adversarial": "true", "depths": "2,1,1,1"})
     assert config.steps == 100 and config.lr == 1e-4 and config.adversarial is True
     assert config.depths == (2, 1, 1, 1) and config.features == "lineart" and config.vgg16 is None
@@ -393,5 +393,5 @@ def test_export_run_writes_a_loadable_model_and_card(tmp_path: Path) -> None:
     spec = json.loads(weights.with_suffix(".json").read_text())
     assert spec["training"]["recipe"] == "tiny" and spec["training"]["step"] == 2
     ckpt = load_checkpoint(tmp_path / "run/checkpoints/step-00000002.pt")
-    assert weights_fingerprint(model.generator) != ""  # loads; weights come from the run's last checkpoint
-    assert torch.equal(model.generator.state_dict()["exit.weight"], ckpt["generator"]["exit.weight"])
+    # the exported weights are the run's last checkpoint, every tensor of them
+    assert all(torch.equal(v, ckpt["generator"][k]) for k, v in model.generator.state_dict().items())

@@ -8,6 +8,6 @@ Entry points (the CLI calls these):
 """
 
 from .data import prepare_dataset, xdog
-from .trainer import TrainConfig, export_run, load_recipe, recipe_names, train
+from .trainer import TrainConfig, export_run, load_recipe, train
 
-__all__ = ["TrainConfig", "export_run", "load_recipe", "prepare_dataset", "recipe_names", "train", "xdog"]
+__all__ = ["TrainConfig", "export_run", "load_recipe", "prepare_dataset", "train", "xdog"]

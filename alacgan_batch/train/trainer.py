@@ -223,10 +223,6 @@ def _build(values: dict, source: str) -> TrainConfig:
     return TrainConfig(**{k: _parse_value(k, v, types[k]) for k, v in values.items()})
 
 
-def recipe_names() -> list[str]:
-    return sorted(p.stem for p in RECIPE_DIR.glob("*.toml"))
-
-
 def load_recipe(name_or_path: str, overrides: dict[str, str] | None = None) -> TrainConfig:
     """A recipe from training/<name>.toml or a .toml path, with `overrides` (strings) parsed to field types.
 
