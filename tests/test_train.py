@@ -381,7 +381,8 @@ def test_train_on_broken_datasets(tmp_path: Path) -> None:
 def test_export_run_writes_a_loadable_model_and_card(tmp_path: Path) -> None:
     from alacgan_batch.checkpoints import load_model
 
-    train(_tiny(steps=2, adversarial="false"), None, tmp_path / "run", progress=False)
+    # crops of 96-pixel synth frames: the model's working scale is the frame's, not the crop's
+    train(_tiny(steps=2, adversarial="false", synth_size=96), None, tmp_path / "run", progress=False)
     weights = export_run(tmp_path / "run", tmp_path / "model")
     assert weights.name == "alacgan-tiny.safetensors"
     model = load_model(weights)
@@ -392,6 +393,7 @@ def test_export_run_writes_a_loadable_model_and_card(tmp_path: Path) -> None:
     assert sums[1] == weights.name and sums[0] in card and "tiny" in card
     spec = json.loads(weights.with_suffix(".json").read_text())
     assert spec["training"]["recipe"] == "tiny" and spec["training"]["step"] == 2
+    assert spec["working_short_side"] == 96  # the synth frame size it learned at
     ckpt = load_checkpoint(tmp_path / "run/checkpoints/step-00000002.pt")
     # the exported weights are the run's last checkpoint, every tensor of them
     assert all(torch.equal(v, ckpt["generator"][k]) for k, v in model.generator.state_dict().items())

@@ -930,7 +930,7 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None) -> Path:
                          feature_width=config.feature_width, name=name,
                          # the frame scale it learned: synth frames, or the prepared short side (§4.2: 512)
                          extra={"training": provenance, "working_short_side": config.synth_size
-                                if provenance["data"] in (None, "synth") or "pool" in str(provenance["data"])
+                                if str(provenance["data"]).startswith("synth")  # on the fly or a pool
                                 else config.image_size}))
     digest = _sha256(weights)
     write_bytes_atomic(out_dir / "SHA256SUMS", f"{digest}  {weights.name}\n".encode())
