@@ -142,6 +142,11 @@ class ModelSpec:
         """Short side of the frames the model was trained to colour (the pipeline's default working size)."""
         return int((self.extra or {}).get("working_short_side", 512))
 
+    @property
+    def hint_spread(self) -> bool:
+        """Whether the model was trained on strokes spread over their regions (`hints.spread_strokes`)."""
+        return bool((self.extra or {}).get("hint_spread", False))
+
     def to_dict(self) -> dict:
         return {
             "format": FORMAT_NAME,

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from .checkpoints import ColorizationModel
 from .errors import ConfigError
-from .hints import HINT_SCALE, strokes_to_hint
+from .hints import HINT_SCALE, spread_strokes, strokes_to_hint
 
 SIZE_MULTIPLE = 16  # four stride-2 convolutions in G; F1 ends at 1/16 (§3.1)
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
@@ -107,13 +107,23 @@ class Engine:
         height, width = sketch.shape[-2:]
         rgb = torch.zeros(len(items), 3, height, width)
         mask = torch.zeros(len(items), 1, height, width)
+        spread = self.model.spec.hint_spread
+        fill_rgb = torch.zeros_like(rgb) if spread else None
+        fill_mask = torch.zeros_like(mask) if spread else None
         for i, item in enumerate(items):
             if item.strokes is not None:
                 rgb[i] = torch.from_numpy(item.strokes[0]).permute(2, 0, 1)
                 mask[i, 0] = torch.from_numpy(item.strokes[1])
+                if spread:  # as the model was trained: strokes also fill their closed regions
+                    colors, filled = spread_strokes(*item.strokes, (item.sketch + 1.0) * 0.5)
+                    fill_rgb[i] = torch.from_numpy(colors).permute(2, 0, 1)
+                    fill_mask[i, 0] = torch.from_numpy(filled)
         sketch = pad_to_multiple(sketch, SIZE_MULTIPLE, value=1.0)  # white paper
         rgb, mask = pad_to_multiple(rgb, SIZE_MULTIPLE, 0.0), pad_to_multiple(mask, SIZE_MULTIPLE, 0.0)
-        hint = strokes_to_hint(rgb, mask)
+        fills = None
+        if spread:
+            fills = (pad_to_multiple(fill_rgb, SIZE_MULTIPLE, 0.0), pad_to_multiple(fill_mask, SIZE_MULTIPLE, 0.0))
+        hint = strokes_to_hint(rgb, mask, spread=fills)
         assert hint.shape[-1] * HINT_SCALE == sketch.shape[-1]
         non_blocking = self.device.type == "cuda"
         sketch = sketch.to(self.device, non_blocking=non_blocking)

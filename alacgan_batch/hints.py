@@ -15,17 +15,26 @@ import torch
 from torch.nn import functional as F
 
 from .errors import InputError
+from .regions import region_fill, segment_regions
 from .sequence import FrameRef, frame_number, is_image, list_images, read_image
 
 HINT_SCALE = 4  # §3.4: hints live at quarter resolution
+# Beyond the paper: weight (mask channel) of hint pixels spread from a stroke over its closed region; drawn
+# strokes weigh 1. Below 1 so the network can tell a drawn colour from a guessed one (a region may leak).
+SPREAD_WEIGHT = 0.5
 
-def strokes_to_hint(rgb: torch.Tensor, mask: torch.Tensor, thin: bool = True) -> torch.Tensor:
+
+def strokes_to_hint(rgb: torch.Tensor, mask: torch.Tensor, thin: bool = True,
+                    spread: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """§3.4: stroke colours Bx3xHxW in [0,1] and stroke mask Bx1xHxW in {0,1} -> hint Bx4x(H/4)x(W/4).
 
     The stroke image is downsampled to quarter resolution by max-pooling, then half of its pixels are
     removed "with an interval of one": a checkerboard (pixels with odd x+y) is zeroed in colour and mask,
     which keeps the strokes' extent in both directions while matching the sparse training hints.
     Channels 0-2 are the colour in [-1, 1] times the mask, channel 3 is the mask.
+
+    `spread` (colours Bx3xHxW, mask Bx1xHxW from `spread_strokes`) fills every quarter-resolution pixel
+    that lies wholly inside a region with strokes and holds no stroke, at weight SPREAD_WEIGHT.
     """
     mask = (mask > 0.5).to(rgb.dtype)
     color = F.max_pool2d(rgb * mask, HINT_SCALE)
@@ -35,7 +44,32 @@ def strokes_to_hint(rgb: torch.Tensor, mask: torch.Tensor, thin: bool = True) ->
         yy, xx = torch.meshgrid(torch.arange(h, device=rgb.device), torch.arange(w, device=rgb.device),
                                 indexing="ij")
         down_mask = down_mask * ((yy + xx) % 2 == 0).to(rgb.dtype)
+    if spread is not None:
+        fill_rgb, fill_mask = spread
+        fill_mask = (fill_mask > 0.5).to(rgb.dtype)
+        # only blocks wholly inside a filled region: a block on a line would average two colours
+        inside = (F.avg_pool2d(fill_mask, HINT_SCALE) > 0.999) & (down_mask == 0)
+        fill_color = F.avg_pool2d(fill_rgb * fill_mask, HINT_SCALE)
+        color = torch.where(inside, fill_color, color)
+        down_mask = torch.where(inside, torch.full_like(down_mask, SPREAD_WEIGHT), down_mask)
     return torch.cat([(color * 2 - 1) * down_mask, down_mask], dim=1)
+
+
+def spread_strokes(rgb: np.ndarray, mask: np.ndarray, sketch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Beyond the paper: each closed region of the sketch that holds strokes takes their colour everywhere.
+
+    rgb HxWx3 in [0,1], mask HxW, sketch HxW in [0,1] (1 = paper) -> (colour HxWx3 float32, filled HxW
+    float32) for `strokes_to_hint(spread=...)`. Regions are `regions.segment_regions` of the sketch (gaps
+    closed), coloured by `regions.region_fill` (the colour with most stroke pixels in the region). A
+    single stroke then reaches all of a large region, such as a background, which a network of the
+    starter's size does not learn to do from sparse hints alone.
+    """
+    labels = segment_regions(np.clip(1.0 - sketch, 0.0, 1.0))
+    strokes = np.zeros(mask.shape + (4,), np.uint8)
+    strokes[..., :3] = np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+    strokes[..., 3] = np.where(mask > 0.5, 255, 0).astype(np.uint8)
+    fill, filled = region_fill(labels, strokes)
+    return fill.astype(np.float32) / 255.0, filled.astype(np.float32)
 
 
 def empty_hint(batch: int, height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:

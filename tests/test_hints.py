@@ -6,7 +6,7 @@ import torch
 from helpers import write_image
 
 from alacgan_batch.errors import InputError
-from alacgan_batch.hints import assign_hints, read_strokes, strokes_to_hint
+from alacgan_batch.hints import SPREAD_WEIGHT, assign_hints, read_strokes, spread_strokes, strokes_to_hint
 from alacgan_batch.sequence import discover_frames
 
 
@@ -27,6 +27,42 @@ def test_strokes_to_hint_max_pools_to_quarter_size_and_removes_every_other_pixel
     torch.testing.assert_close(hint[0, :, 0, 1], torch.zeros(4))  # removed pixel: colour and mask 0
     torch.testing.assert_close(hint[0, :, 2, 2], torch.zeros(4))  # no stroke
     assert strokes_to_hint(rgb, mask, thin=False)[0, 3].sum() == 5
+
+
+def _two_boxes() -> np.ndarray:
+    """A 32x48 sketch (1 = paper): a box of lines around x 4..20 with a 2-px gap, the rest outside it."""
+    sketch = np.ones((32, 48), np.float32)
+    sketch[4, 4:21] = sketch[20, 4:21] = 0.0
+    sketch[4:21, 4] = sketch[4:21, 20] = 0.0
+    sketch[11:13, 20] = 1.0  # a 2-px gap in the right side: closed by the region segmentation
+    return sketch
+
+
+def test_spread_strokes_fill_the_stroked_region_and_only_it():
+    sketch = _two_boxes()
+    rgb = np.zeros((32, 48, 3), np.float32)
+    mask = np.zeros((32, 48), np.float32)
+    mask[10:12, 8:11] = 1  # a green stroke inside the box
+    rgb[10:12, 8:11] = (0.0, 1.0, 0.0)
+    colors, filled = spread_strokes(rgb, mask, sketch)
+    inside = np.zeros((32, 48), bool)
+    inside[5:20, 5:20] = True
+    inside[11:13, 20] = True  # the gap's own pixels join the box
+    assert filled[inside].all() and not filled[~inside].any()  # the gap did not let it leak out
+    np.testing.assert_allclose(colors[inside], np.tile([0.0, 1.0, 0.0], (inside.sum(), 1)))
+
+    hint = strokes_to_hint(torch.from_numpy(rgb).permute(2, 0, 1)[None], torch.from_numpy(mask)[None, None],
+                           spread=(torch.from_numpy(colors).permute(2, 0, 1)[None],
+                                   torch.from_numpy(filled)[None, None]))
+    weight = hint[0, 3]
+    assert weight[2, 2] == 1.0  # the stroke's own block (x+y even): a drawn colour
+    # blocks wholly inside the box and not stroked get the spread colour at SPREAD_WEIGHT
+    assert weight[3, 3] == SPREAD_WEIGHT and weight[2, 3] == SPREAD_WEIGHT  # (2, 3): thinned stroke block
+    torch.testing.assert_close(hint[0, :3, 3, 3], torch.tensor([-1.0, 1.0, -1.0]) * SPREAD_WEIGHT)
+    assert weight[1, 1] == 0  # a block on the box's line: two regions, no colour
+    assert weight[:, 6:].abs().sum() == 0  # outside the box: no stroke there, nothing spread
+    plain = strokes_to_hint(torch.from_numpy(rgb).permute(2, 0, 1)[None], torch.from_numpy(mask)[None, None])
+    assert set(plain[0, 3].unique().tolist()) == {0.0, 1.0}  # without `spread`: the paper's encoding
 
 
 def test_read_strokes_accepts_rgba_and_white_background_rgb(tmp_path):

@@ -71,3 +71,32 @@ def test_engine_accepts_any_frame_size(height, width):
     for color in results.values():
         assert color.shape == (height, width, 3)
         assert color.dtype == np.float32 and 0 <= color.min() and color.max() <= 1
+
+
+@pytest.mark.parametrize("hint_spread", [False, True])
+def test_engine_spreads_strokes_only_for_a_model_trained_so(tmp_path, hint_spread):
+    """A model exported with `hint_spread` gets strokes filled over their regions; the paper's model does not."""
+    from alacgan_batch.checkpoints import load_model, save_model
+
+    config = GeneratorConfig(ngf=16, feature_channels=32, depths=(1, 1, 1, 1))
+    path = tmp_path / "m.safetensors"
+    save_model(path, Generator(config), LineArtFeatures(32, 8),
+               ModelSpec(config, "lineart", 8, "m", extra={"hint_spread": True} if hint_spread else None))
+    model = load_model(path)
+    assert model.spec.hint_spread is hint_spread
+    sketch = np.ones((40, 40), np.float32)  # [-1, 1]: a box of lines around (4..30, 4..30)
+    sketch[4, 4:31] = sketch[30, 4:31] = -1.0
+    sketch[4:31, 4] = sketch[4:31, 30] = -1.0
+    rgb, mask = np.zeros((40, 40, 3), np.float32), np.zeros((40, 40), np.float32)
+    rgb[16:18, 16:18], mask[16:18, 16:18] = (1.0, 0.5, 0.0), 1.0  # one orange dot inside the box
+    _, hint = Engine(model, device="cpu")._batch_tensors([WorkItem(0, sketch, (rgb, mask))])
+    weight = hint[0, 3]
+    assert weight.shape == (12, 12)  # 40 padded to 48, quarter size
+    assert weight[4, 4] == 1.0  # the dot's block
+    if hint_spread:
+        assert weight[2, 2] == 0.5 and weight[6, 5] == 0.5  # the box's inside, away from the dot
+        assert weight[9, 9] == 0 and weight[0, 0] == 0  # outside the box: no strokes there
+        # the spread colour goes through 8-bit region colours: 0.5 comes back as 128/255
+        torch.testing.assert_close(hint[0, :3, 6, 5] / 0.5, torch.tensor([1.0, 0.0, -1.0]), atol=0.01, rtol=0)
+    else:
+        assert weight.sum() == 1.0  # the paper's encoding: only the drawn dot

@@ -121,6 +121,20 @@ def test_stroke_hints_use_the_inference_encoding() -> None:
     assert torch.all(hint[3][(yy + xx) % 2 == 1] == 0)  # §3.4 checkerboard thinning
 
 
+def test_hint_spread_samples_carry_region_fills_at_half_weight(tmp_path: Path) -> None:
+    """`hint_spread`: stroke hints also fill their regions (weight 0.5), as the engine does; off, they do not."""
+    pool = tdata.build_synth_pool(tmp_path / "pool", 2, size=64)
+    weights = {}
+    for spread in (False, True):
+        options = tdata.DataOptions(image_size=64, batch_size=2, synth_size=64, hint_fraction=1.0,
+                                    stroke_hint_prob=1.0, stroke_parts_all_prob=1.0, hint_spread=spread)
+        weights[spread] = tdata.SynthPoolDataset(pool, options)[0]["hint"][3]
+    assert set(weights[False].unique().tolist()) == {0.0, 1.0}
+    assert torch.equal(weights[True] == 1.0, weights[False] == 1.0)  # the drawn strokes are unchanged
+    spread_share = float((weights[True] == 0.5).float().mean())
+    assert spread_share > 0.5  # most of the frame: every part of a synth frame has a stroke
+
+
 # --- losses (§3.2) ------------------------------------------------------------------------------
 
 def test_gradient_penalty_of_a_linear_critic() -> None:
@@ -204,6 +218,7 @@ def test_recipes_load_and_overrides_are_typed() -> None:
     config = load_recipe("starter", {"steps": "100", "lr": "1e-4", "adversarial": "true", "depths": "2,1,1,1"})
     assert config.steps == 100 and config.lr == 1e-4 and config.adversarial is True
     assert config.depths == (2, 1, 1, 1) and config.features == "lineart" and config.vgg16 is None
+    assert load_recipe("starter-spread").hint_spread and not config.hint_spread
     with pytest.raises(ConfigError, match="unknown training setting"):
         load_recipe("tiny", {"stepz": "3"})
     with pytest.raises(ConfigError, match="steps"):
@@ -394,6 +409,7 @@ def test_export_run_writes_a_loadable_model_and_card(tmp_path: Path) -> None:
     spec = json.loads(weights.with_suffix(".json").read_text())
     assert spec["training"]["recipe"] == "tiny" and spec["training"]["step"] == 2
     assert spec["working_short_side"] == 96  # the synth frame size it learned at
+    assert spec["hint_spread"] is False and not model.spec.hint_spread  # the tiny recipe: the paper's hints
     ckpt = load_checkpoint(tmp_path / "run/checkpoints/step-00000002.pt")
     # the exported weights are the run's last checkpoint, every tensor of them
     assert all(torch.equal(v, ckpt["generator"][k]) for k, v in model.generator.state_dict().items())

@@ -28,7 +28,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from ..errors import InputError
-from ..hints import HINT_SCALE, strokes_to_hint
+from ..hints import HINT_SCALE, spread_strokes, strokes_to_hint
 from ..writer import atomic_path, write_json_atomic
 
 # §4.1: XDoG settings for synthetic line art.
@@ -134,11 +134,23 @@ def random_strokes(color: np.ndarray, rng: np.random.Generator, count: int,
     return rgb, mask.astype(np.float32)
 
 
-def stroke_hint(rgb: np.ndarray, mask: np.ndarray) -> torch.Tensor:
-    """Stroke colours HxWx3 [0,1] and mask HxW -> the §3.4 hint 4x(H/4)x(W/4) via `hints.strokes_to_hint`."""
-    rgb_t = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float()[None]
-    mask_t = torch.from_numpy(np.ascontiguousarray(mask)).float()[None, None]
-    return strokes_to_hint(rgb_t, mask_t, thin=True)[0]
+def _chw(image: np.ndarray) -> torch.Tensor:
+    """HxW or HxWxC numpy -> 1xCxHxW float tensor."""
+    image = image[..., None] if image.ndim == 2 else image
+    return torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))).float()[None]
+
+
+def stroke_hint(rgb: np.ndarray, mask: np.ndarray, sketch: np.ndarray | None = None) -> torch.Tensor:
+    """Stroke colours HxWx3 [0,1] and mask HxW -> the §3.4 hint 4x(H/4)x(W/4) via `hints.strokes_to_hint`.
+
+    With the sketch (HxW [0,1]) the strokes are also spread over their regions (`hints.spread_strokes`),
+    as the engine does for a model trained with `hint_spread`.
+    """
+    spread = None
+    if sketch is not None:
+        fill_rgb, filled = spread_strokes(rgb, mask, sketch)
+        spread = (_chw(fill_rgb), _chw(filled))
+    return strokes_to_hint(_chw(rgb), _chw(mask), thin=True, spread=spread)[0]
 
 
 def empty_hint_like(size: int) -> torch.Tensor:
@@ -164,6 +176,7 @@ class DataOptions:
     flip: bool = True
     synth_size: int = 256  # synth frames are drawn at this size, then cropped to image_size
     synth_xdog_prob: float = 0.0  # synth: share of samples whose sketch is XDoG of the colour frame
+    hint_spread: bool = False  # stroke hints also spread over their closed regions (hints.spread_strokes)
     extra: dict = field(default_factory=dict)
 
 
@@ -187,15 +200,14 @@ def _to_sample(sketch: np.ndarray, color: np.ndarray, hint: torch.Tensor, skippe
     }
 
 
-def _make_hint(options: DataOptions, index: int, color: np.ndarray, rng: np.random.Generator,
-               strokes: tuple[np.ndarray, np.ndarray] | None = None) -> torch.Tensor:
+def _make_hint(options: DataOptions, index: int, color: np.ndarray, sketch: np.ndarray,
+               rng: np.random.Generator) -> torch.Tensor:
     """Pixel (§3.1) or stroke (§3.4) hint for a hinted slot, an empty hint otherwise."""
     if not is_hinted(options, index):
         return empty_hint_like(options.image_size)
     if rng.random() < options.stroke_hint_prob:
-        if strokes is None:
-            strokes = random_strokes(color, rng, count=int(rng.integers(1, 9)))
-        return stroke_hint(*strokes)
+        strokes = random_strokes(color, rng, count=int(rng.integers(1, 9)))
+        return stroke_hint(*strokes, sketch=sketch if options.hint_spread else None)
     return pixel_hint(color, rng, options.xi_std)
 
 
@@ -250,7 +262,7 @@ class SynthDataset(Dataset):
         if not hinted:
             hint = empty_hint_like(o.image_size)
         elif use_strokes:
-            hint = stroke_hint(geo(strokes[0]), geo(strokes[1]))
+            hint = stroke_hint(geo(strokes[0]), geo(strokes[1]), sketch if o.hint_spread else None)
         else:
             hint = pixel_hint(color, rng, o.xi_std)
         return _to_sample(sketch, color, hint, 0)
@@ -327,7 +339,7 @@ class FolderDataset(Dataset):
             sketch, color = sketch[:, ::-1], color[:, ::-1]
         sketch = jitter_sketch(sketch, rng, *o.jitter)
         color = np.ascontiguousarray(color)
-        return _to_sample(sketch, color, _make_hint(o, index, color, rng), skipped)
+        return _to_sample(sketch, color, _make_hint(o, index, color, sketch, rng), skipped)
 
 
 class StreamSampler(Sampler[int]):
@@ -470,7 +482,8 @@ class SynthPoolDataset(Dataset):
                 if present.size:
                     keep = rng.choice(present, size=int(rng.integers(1, present.size + 1)), replace=False)
                     mask &= np.isin(labels, keep)
-            hint = stroke_hint(strokes[..., :3].astype(np.float32) / 255.0, mask.astype(np.float32))
+            hint = stroke_hint(strokes[..., :3].astype(np.float32) / 255.0, mask.astype(np.float32),
+                               sketch if o.hint_spread else None)
         else:
             hint = pixel_hint(np.ascontiguousarray(color), rng, o.xi_std)
         return _to_sample(sketch, color, hint, 0)

@@ -31,7 +31,6 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ConfigError, InputError, ModelError
-from ..hints import strokes_to_hint
 from ..nets import Discriminator, Generator, GeneratorConfig, LineArtFeatures
 from ..nets.generator import OFFICIAL_CARDINALITY, OFFICIAL_DEPTHS
 from ..tomlfiles import read_named_toml
@@ -46,6 +45,7 @@ from .data import (
     SynthDataset,
     SynthPoolDataset,
     make_loader,
+    stroke_hint,
     validation_frames,
 )
 
@@ -102,6 +102,7 @@ class TrainConfig:
     flip: bool = True
     synth_size: int = 512
     synth_xdog_prob: float = 0.0
+    hint_spread: bool = False  # beyond the paper: stroke hints spread over their regions (hints.spread_strokes)
     # run
     seed: int = 0
     workers: int = 2
@@ -131,7 +132,8 @@ class TrainConfig:
                            hint_fraction=self.hint_fraction, stroke_hint_prob=self.stroke_hint_prob,
                            stroke_parts_all_prob=self.stroke_parts_all_prob, xi_std=self.xi_std,
                            xdog_sigmas=tuple(self.xdog_sigmas), jitter=(self.jitter[0], self.jitter[1]),
-                           flip=self.flip, synth_size=self.synth_size, synth_xdog_prob=self.synth_xdog_prob)
+                           flip=self.flip, synth_size=self.synth_size, synth_xdog_prob=self.synth_xdog_prob,
+                           hint_spread=self.hint_spread)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -459,17 +461,17 @@ def sample_grid(batch: dict, fake: torch.Tensor, rows: int = 4) -> np.ndarray:
 class Validator:
     """Held-out synth frames with stroke hints; metric = share of hinted area within deltaE 15 (higher is better)."""
 
-    def __init__(self, count: int, size: int) -> None:
+    def __init__(self, count: int, size: int, hint_spread: bool = False) -> None:
         from .. import metrics
 
         self.metrics = metrics
         self.frames = validation_frames(count, size)
         sketches, hints = [], []
         for frame, rgba in self.frames:
-            sketches.append(torch.from_numpy(frame.lineart.astype(np.float32) / 255.0)[None] * 2 - 1)
-            rgb = torch.from_numpy(rgba[..., :3].astype(np.float32) / 255.0).permute(2, 0, 1)
-            mask = torch.from_numpy((rgba[..., 3] > 127).astype(np.float32))[None]
-            hints.append(strokes_to_hint(rgb[None], mask[None])[0])
+            sketch = frame.lineart.astype(np.float32) / 255.0
+            sketches.append(torch.from_numpy(sketch)[None] * 2 - 1)
+            hints.append(stroke_hint(rgba[..., :3].astype(np.float32) / 255.0,
+                                     (rgba[..., 3] > 127).astype(np.float32), sketch if hint_spread else None))
         self.sketch = torch.stack(sketches)
         # Measure paper pixels only: ink is drawn over the output at inference (metrics.non_line_mask).
         self.masks = [metrics.non_line_mask(frame.lineart) for frame, _ in self.frames]
@@ -672,7 +674,7 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
             "amp": use_amp, "resumed_from_step": start_step if checkpoint else None}})
         if config.val_every > 0 and config.val_frames > 0:
             try:
-                validator = Validator(config.val_frames, config.val_size)
+                validator = Validator(config.val_frames, config.val_size, config.hint_spread)
             except ImportError:
                 warnings.warn("synth/metrics not importable: validation metric (and best.pt) disabled", stacklevel=2)
 
@@ -931,7 +933,7 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None) -> Path:
                          # the frame scale it learned: synth frames, or the prepared short side (§4.2: 512)
                          extra={"training": provenance, "working_short_side": config.synth_size
                                 if str(provenance["data"]).startswith("synth")  # on the fly or a pool
-                                else config.image_size}))
+                                else config.image_size, "hint_spread": config.hint_spread}))
     digest = _sha256(weights)
     write_bytes_atomic(out_dir / "SHA256SUMS", f"{digest}  {weights.name}\n".encode())
     notes = (run_dir / "NOTES.md").read_text() if (run_dir / "NOTES.md").is_file() else ""
@@ -974,7 +976,9 @@ def _model_card(name: str, config: TrainConfig, prov: dict, train_records: list[
         f"- Crops {config.image_size}x{config.image_size} (synth frames {config.synth_size}px), batch "
         f"{config.batch_size}, hints on {config.hint_fraction:.0%} of each batch: "
         f"{config.stroke_hint_prob:.0%} stroke-shaped (§3.4 encoding), the rest §3.1 random pixels "
-        f"(xi ~ N(1, {config.xi_std}) truncated).",
+        f"(xi ~ N(1, {config.xi_std}) truncated)"
+        + ("; stroke hints also spread over their closed regions at weight 0.5 (`hint_spread`, beyond the "
+           "paper: the engine does the same for this model)." if config.hint_spread else "."),
         f"- Content loss: `{config.content}`"
         + (" (VGG16 relu2_2 MSE, eq. 4)." if config.content == "vgg" else
            " (substitute for eq. 4 without VGG16 weights: L1 on RGB + L1 on CIELAB / 100)."),
