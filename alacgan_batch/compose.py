@@ -15,6 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .layers import apply_background, frame_matte, split_layers
 from .sequence import LineArt
 
 WORKING_SHORT_SIDE = 512  # §4.2: images are resized to short side 512 for training
@@ -149,16 +150,14 @@ class Finish:
         if self.palette is not None:
             full = regions.snap_to_palette(full, labels, self.palette)
         final = overlay_lines(full, lineart) if self.overlay_lines else full
+        # labels, line layer and background cut, computed once for the background and the layers
+        matte = frame_matte(lineart, labels) if self.layers or self.background == "transparent" else None
         if self.background != "white" or unfilled is not None:
-            from .layers import apply_background
-
             final = apply_background(final, lineart, labels, self.background if self.background != "white" else
-                                     "keep")
+                                     "keep", matte=matte)
             if unfilled is not None:
                 final[unfilled, 3] = 0
         layers = None
         if self.layers:
-            from .layers import split_layers
-
-            layers = split_layers(full.astype(np.float32) / 255.0, lineart, labels, self.background)
+            layers = split_layers(full.astype(np.float32) / 255.0, lineart, labels, self.background, matte=matte)
         return Finished(final, layers)

@@ -40,9 +40,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from .errors import ConfigError, InputError
+from .regions import assign_lines, region_medians
 from .sequence import LINE_THRESHOLD, LineArt
 from .writer import atomic_path, write_bytes_atomic, write_png
 
@@ -61,25 +61,50 @@ class Layers:
     background: str = "white"  # the background mode the alphas were made for
 
 
+@dataclass
+class FrameMatte:
+    """What the layers and the background cut of one frame share, computed once by `frame_matte`."""
+
+    lineart: LineArt
+    labels: np.ndarray  # compact region ids (0 = no region, 1..n)
+    nearest: np.ndarray  # each pixel's region, line pixels taking the nearest region's
+    line_color: np.ndarray  # the line layer (see `_line_layer`)
+    line_alpha: np.ndarray
+    full_scale: int
+    _background: np.ndarray | None = None
+
+    @property
+    def background(self) -> np.ndarray:
+        """HxW bool: the pixels `transparent` cuts out (computed on first use)."""
+        if self._background is None:
+            self._background = _background_mask(self.lineart, self.labels, self.nearest)
+        return self._background
+
+
+def frame_matte(lineart: LineArt, labels: np.ndarray | None) -> FrameMatte:
+    """The shared per-frame data; `labels` as for `split_layers`."""
+    labels = _check_labels(labels, lineart)
+    return FrameMatte(lineart, labels, assign_lines(labels), *_line_layer(lineart))
+
+
 def split_layers(color: np.ndarray, lineart: LineArt, labels: np.ndarray | None,
-                 background: str = "white") -> Layers:
+                 background: str = "white", matte: FrameMatte | None = None) -> Layers:
     """Split a frame into line, flat and shading layers (see the module doc).
 
     `color` is the network colour (HxWx3 float [0,1]), at full size or at working size (it is resized the
     way `compose.compose` does); `labels` are the frame's regions (HxW int, 0 on lines), e.g. from
-    `regions.segment_regions`, or None for the connected areas between the lines.
+    `regions.segment_regions`, or None for the connected areas between the lines. A caller that also cuts
+    the background passes `matte=frame_matte(lineart, labels)` to both (`labels` are then not read).
     """
     _check_mode(background)
-    labels = _check_labels(labels, lineart)
+    matte = matte or frame_matte(lineart, labels)
     color8 = np.round(_full_color(color, lineart) * 255.0).astype(np.uint8)
-    nearest = _nearest_region(labels)
-    flat8 = _flat_colors(color8, labels, nearest)
+    flat8 = _flat_colors(color8, matte)
     shading = _shading(color8, flat8)
-    base_alpha = _background_alpha(lineart, labels, background, nearest)
+    base_alpha = _background_alpha(matte, background)
     shading[base_alpha == 0] = 0  # nothing to shade where the flats are cut out
-    line_color, line_alpha, full_scale = _line_layer(lineart)
-    dtype = np.uint16 if full_scale == 65535 else np.uint8
-    line = np.dstack([line_color, line_alpha]).astype(dtype)
+    dtype = np.uint16 if matte.full_scale == 65535 else np.uint8
+    line = np.dstack([matte.line_color, matte.line_alpha]).astype(dtype)
     return Layers(line, np.dstack([flat8, base_alpha]), shading, background)
 
 
@@ -110,31 +135,30 @@ def recompose(layers: Layers) -> np.ndarray:
     return np.dstack([rgb, np.round(out_alpha[..., 0] * 255.0).astype(np.uint8)])
 
 
-def apply_background(rgb: np.ndarray, lineart: LineArt, labels: np.ndarray | None, mode: str) -> np.ndarray:
+def apply_background(rgb: np.ndarray, lineart: LineArt, labels: np.ndarray | None, mode: str,
+                     matte: FrameMatte | None = None) -> np.ndarray:
     """A composed frame (HxWx3 uint8) with the background `mode` applied (see the module doc).
 
     `white` returns `rgb` as is; `keep` and `transparent` return HxWx4 uint8. `labels` are only used by
-    `transparent` (None: the connected areas between the lines).
+    `transparent` (None: the connected areas between the lines); `matte` as for `split_layers`.
     """
     _check_mode(mode)
     if mode == "white":
         return rgb
     if mode == "keep":
         return np.dstack([rgb, _input_alpha8(lineart)])
-    labels = _check_labels(labels, lineart)
-    cut = _background_mask(lineart, labels, _nearest_region(labels))
-    line_color, line_alpha, full_scale = _line_layer(lineart)
+    matte = matte or frame_matte(lineart, labels)
+    cut = matte.background
     out = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
     # the background keeps only the lines' own matte: line colour at alpha = coverage
-    out[cut, :3] = _to8(line_color[cut], full_scale)
-    out[cut, 3] = _to8(line_alpha[cut], full_scale)
+    out[cut, :3] = _to8(matte.line_color[cut], matte.full_scale)
+    out[cut, 3] = _to8(matte.line_alpha[cut], matte.full_scale)
     return out
 
 
 def background_mask(lineart: LineArt, labels: np.ndarray | None = None) -> np.ndarray:
     """HxW bool: the pixels `transparent` cuts out (border-touching blank-paper regions; see the module doc)."""
-    labels = _check_labels(labels, lineart)
-    return _background_mask(lineart, labels, _nearest_region(labels))
+    return frame_matte(lineart, labels).background
 
 
 def write_layers(folder: Path | str, stem: str, layers: Layers) -> list[Path]:
@@ -208,33 +232,13 @@ def _full_color(color: np.ndarray, lineart: LineArt) -> np.ndarray:
     return np.clip(color, 0.0, 1.0)
 
 
-def _nearest_region(labels: np.ndarray) -> np.ndarray:
-    """Each pixel's region, unlabelled pixels (lines) taking the nearest labelled pixel's."""
-    unlabelled = labels == 0
-    if not unlabelled.any() or unlabelled.all():
-        return labels
-    rows, cols = ndimage.distance_transform_edt(unlabelled, return_distances=False, return_indices=True)
-    return labels[rows, cols]
-
-
-def _flat_colors(color8: np.ndarray, labels: np.ndarray, nearest: np.ndarray) -> np.ndarray:
+def _flat_colors(color8: np.ndarray, matte: FrameMatte) -> np.ndarray:
     """HxWx3 uint8: each region's per-channel median colour, extended under the lines."""
-    inside = labels > 0
-    if not inside.any():
+    if not (matte.labels > 0).any():
         return np.broadcast_to(np.median(color8.reshape(-1, 3), axis=0).round().astype(np.uint8),
                                color8.shape).copy()
-    ids = labels[inside].astype(np.int64)
-    counts = np.bincount(ids, minlength=labels.max() + 1)
-    starts = np.cumsum(counts) - counts
-    present = counts > 0
-    low = (starts + (counts - 1) // 2)[present]
-    high = (starts + counts // 2)[present]
-    table = np.zeros((counts.size, 3), np.uint8)
-    for channel in range(3):
-        # sort (region, value) pairs once; the median sits at the middle of each region's run
-        keys = np.sort(ids * 256 + color8[..., channel][inside])
-        table[present, channel] = ((keys[low] & 255) + (keys[high] & 255) + 1) // 2
-    return table[nearest]
+    medians, _ = region_medians(color8, matte.labels)  # label 0 (the lines) is never looked up in `nearest`
+    return medians[matte.nearest]
 
 
 def _shading(color8: np.ndarray, flat8: np.ndarray) -> np.ndarray:
@@ -315,12 +319,12 @@ def _input_alpha8(lineart: LineArt) -> np.ndarray:
     return np.round(np.clip(lineart.alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def _background_alpha(lineart: LineArt, labels: np.ndarray, mode: str, nearest: np.ndarray) -> np.ndarray:
+def _background_alpha(matte: FrameMatte, mode: str) -> np.ndarray:
     if mode == "white":
-        return np.full(lineart.size, 255, np.uint8)
+        return np.full(matte.lineart.size, 255, np.uint8)
     if mode == "keep":
-        return _input_alpha8(lineart)
-    return np.where(_background_mask(lineart, labels, nearest), 0, 255).astype(np.uint8)
+        return _input_alpha8(matte.lineart)
+    return np.where(matte.background, 0, 255).astype(np.uint8)
 
 
 def _background_mask(lineart: LineArt, labels: np.ndarray, nearest: np.ndarray) -> np.ndarray:

@@ -153,7 +153,7 @@ def assign_lines(labels: np.ndarray) -> np.ndarray:
     return _nearest_fill(labels, lines)
 
 
-def _region_medians(color: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def region_medians(color: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-region, per-channel median of `color` -> (medians (N+1)x3 uint8, pixel counts (N+1,)).
 
     Histogram based (256 bins per region and channel) so it stays linear in the pixel count.
@@ -193,7 +193,7 @@ def flatten(color: np.ndarray, labels: np.ndarray) -> np.ndarray:
     line, a hint dot) do not tint the whole region.
     """
     color, labels = _check_pair(color, labels)
-    medians, _ = _region_medians(color, labels)
+    medians, _ = region_medians(color, labels)
     out = medians[labels]
     lines = labels == 0
     out[lines] = color[lines]
@@ -269,7 +269,7 @@ def snap_to_palette(color: np.ndarray, labels: np.ndarray,
     if pal.ndim != 2 or pal.shape[1] != 3 or len(pal) == 0:
         raise InputError(f"palette must be a non-empty list of RGB triples, got shape {pal.shape}")
     pal = np.clip(pal, 0, 255).astype(np.uint8)
-    medians, _ = _region_medians(color, labels)
+    medians, _ = region_medians(color, labels)
     dist = ((_to_lab(medians)[:, None, :] - _to_lab(pal)[None, :, :]) ** 2).sum(axis=2)
     out = pal[np.argmin(dist, axis=1)][labels]
     lines = labels == 0

@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from alacgan_batch.compose import compose
+from alacgan_batch import layers as layers_module
+from alacgan_batch.compose import Finish, compose
 from alacgan_batch.errors import ConfigError
 from alacgan_batch.layers import (
     Layers,
@@ -18,6 +19,7 @@ from alacgan_batch.layers import (
     write_exr,
     write_layers,
 )
+from alacgan_batch.regions import segment_regions
 from alacgan_batch.sequence import lineart_from_array
 
 SIZE = (90, 120)
@@ -262,3 +264,18 @@ def test_write_exr_uses_openexr_when_installed(tmp_path, monkeypatch):
     assert path.read_bytes() == b"v/1\x01exr" and sorted(p.name for p in path.parent.iterdir()) == ["a.exr"]
     assert written["header"] == {"compression": "zip", "type": "scanline"}
     assert written["channels"]["RGB"].dtype == np.float32 and written["channels"]["RGB"].shape == (5, 6, 3)
+
+
+def test_finish_with_layers_and_transparent_background_shares_one_matte(monkeypatch):
+    """The frame's line layer and background cut are worked out once for both, and give the same pixels."""
+    lineart = lineart_from_array(drawn_lines().astype(np.float32) / 255.0)
+    color = network_color()
+    calls = []
+    real = layers_module._line_layer
+    monkeypatch.setattr(layers_module, "_line_layer", lambda art: calls.append(1) or real(art))
+    finished = Finish.create(background="transparent", layers=True).apply(color, lineart, None)
+    assert len(calls) == 1
+    labels = segment_regions(lineart.coverage)
+    alone = apply_background(compose(color, lineart), lineart, labels, "transparent")
+    np.testing.assert_array_equal(finished.final, alone)
+    np.testing.assert_allclose(recompose(finished.layers), alone, atol=2)  # recompose: within 2 levels
