@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
 
 from alacgan_batch import metrics, synth  # noqa: E402
 from alacgan_batch.checkpoints import ColorizationModel, load_model  # noqa: E402
+from alacgan_batch.hints import spread_strokes  # noqa: E402
 from alacgan_batch.pipeline import Colorizer  # noqa: E402
 
 BENCH_SEED_BASE = 1_000_000_000  # never used in training (training seeds < 10^6, validation 5 * 10^8 + i)
@@ -51,6 +52,20 @@ def time_512(model: ColorizationModel, repeats: int = 3) -> float:
     for _ in range(repeats):
         start = time.perf_counter()
         model.generator(sketch, hint, model.features(sketch))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def time_spread_512(repeats: int = 3) -> float:
+    """Median seconds to spread one 512x512 frame's strokes over its regions (hints.spread_strokes)."""
+    frame = synth.make_frame(BENCH_SEED_BASE, size=(512, 512))
+    rgba = synth.draw_hint_strokes(frame, np.random.default_rng(0))
+    rgb, mask = rgba[..., :3] / 255.0, (rgba[..., 3] > 127).astype(np.float32)
+    sketch = frame.lineart.astype(np.float32) / 255.0
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        spread_strokes(rgb, mask, sketch)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -86,14 +101,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=256, choices=(256, 512))
     parser.add_argument("--frames", type=int, default=2, help="frames per shot (keyframes are the first and last)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
-    parser.add_argument("--time512", action="store_true", help="also time one 512x512 frame")
+    parser.add_argument("--time512", action="store_true", help="also time one 512x512 frame (and its hint spread)")
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     result = run(args.weights, args.shots, args.size, args.frames)
     if args.time512:
-        result["summary"]["seconds_per_frame_512"] = time_512(load_model(args.weights))
+        model = load_model(args.weights)
+        result["summary"]["seconds_per_frame_512"] = time_512(model)
+        if model.spec.hint_spread:  # the engine also spreads a hinted frame's strokes for this model
+            result["summary"]["spread_seconds_512"] = time_spread_512()
     print(f"{'seed':>12} {'frame':>5} {'hint acc':>9} {'region acc':>10}")
     for r in result["keyframes"]:
         print(f"{r['seed']:>12} {r['frame']:>5} {r['hint_region_accuracy']:>9.3f} {r['region_accuracy']:>10.3f}")
@@ -101,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{s['keyframes']} keyframes of {s['shots']} shots at {s['size']}x{s['size']}: "
           f"hint_region_accuracy {s['hint_region_accuracy']:.3f} (goal {GOAL}), "
           f"region_accuracy {s['region_accuracy']:.3f}"
-          + (f", 512x512 frame {s['seconds_per_frame_512']:.2f} s" if "seconds_per_frame_512" in s else ""))
+          + (f", 512x512 frame {s['seconds_per_frame_512']:.2f} s" if "seconds_per_frame_512" in s else "")
+          + (f" + {s['spread_seconds_512']:.3f} s hint spread" if "spread_seconds_512" in s else ""))
     print(json.dumps(s))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ frames (metrics.py, CIE76 deltaE, paper pixels only):
 - flicker: mean deltaE of a region's median colour between consecutive frames;
 - seconds per frame for the whole pipeline (plan + colour + write).
 
-    python benchmarks/sequences.py [--engines flat,network,network+flatten,hybrid] [--shots 6] [--frames 12,24]
+    python benchmarks/sequences.py [--engines flat,network,network+flatten,hybrid] [--shots 16] [--frames 12,24]
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def run(engine: str, shots: int, frames: int, size: int, weights: Path | None = 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--engines", default="flat,network,network+flatten,hybrid")
-    parser.add_argument("--shots", type=int, default=6)
+    parser.add_argument("--shots", type=int, default=16)
     parser.add_argument("--frames", default="12,24")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--weights", type=Path)

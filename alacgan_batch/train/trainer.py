@@ -993,7 +993,7 @@ def _model_card(name: str, config: TrainConfig, prov: dict, train_records: list[
         f"{prov.get('step')}); wall time {wall_text}; {speed:.2f} s/step on average.",
     ]
     if prov.get("initialised_from"):
-        lines.append(f"- Second stage: G and F1 started from `{prov['initialised_from']}` (a run's best "
+        lines.append(f"- A later stage: G and F1 started from `{prov['initialised_from']}` (a run's best "
                      "checkpoint, or the file named); steps and wall time above are this stage's alone.")
     if first:
         lines.append(f"- Loss: content {first.get('content', float('nan')):.4f} (first log) -> "
