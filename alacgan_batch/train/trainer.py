@@ -1016,7 +1016,10 @@ def _model_card(name: str, config: TrainConfig, prov: dict, train_records: list[
         "  Real line art (open gaps, hatching, textures, faces) is out of distribution: expect muddier colours.",
         f"- {steps_text}: far from the paper's 250k iterations on real illustrations; colours of parts",
         "  without a hint (automatic colouring) are guesses.",
-        "- Thin or small regions, and regions far from their stroke, may take a neighbour's colour.",
+        "- Thin or small regions, and regions far from their stroke, may take a neighbour's colour."
+        if not config.hint_spread else
+        "- Strokes are spread over their closed regions (`hint_spread`): a region whose lines leave a gap wider\n"
+        "  than about 6 px merges with its neighbour and may take that neighbour's stroke colour.",
     ]
     if notes:
         lines += ["", "## Notes", notes.strip()]
