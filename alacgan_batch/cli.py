@@ -297,7 +297,8 @@ def prepare(
 def train(
     data: Annotated[str, typer.Argument(help="Prepared dataset folder, or 'synth' for procedural shots.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Run folder (checkpoints, metrics, samples).")],
-    recipe: Annotated[str, typer.Option(help="training/<name>.toml (paper, starter, tiny) or a path.")] = "starter",
+    recipe: Annotated[str, typer.Option(help="training/<name>.toml (paper, starter, starter-full, "
+                                         "starter-spread, tiny) or a path.")] = "starter",
     resume: Annotated[bool, typer.Option(help="Continue the run in --output where it stopped.")] = False,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     vgg16: Annotated[Path | None, typer.Option(help="vgg16-397923af.pth for the perceptual loss (§3.2).")] = None,
