@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import cv2
@@ -63,28 +64,30 @@ class Layers:
 
 @dataclass
 class FrameMatte:
-    """What the layers and the background cut of one frame share, computed once by `frame_matte`."""
+    """What the layers and the background cut of one frame share; each part is worked out on first use, once."""
 
     lineart: LineArt
     labels: np.ndarray  # compact region ids (0 = no region, 1..n)
-    nearest: np.ndarray  # each pixel's region, line pixels taking the nearest region's
-    line_color: np.ndarray  # the line layer (see `_line_layer`)
-    line_alpha: np.ndarray
-    full_scale: int
-    _background: np.ndarray | None = None
 
-    @property
+    @cached_property
+    def nearest(self) -> np.ndarray:
+        """Each pixel's region, line pixels taking the nearest region's."""
+        return assign_lines(self.labels)
+
+    @cached_property
+    def line_layer(self) -> tuple[np.ndarray, np.ndarray, int]:
+        """(colour, alpha, full scale) of the line layer (see `_line_layer`)."""
+        return _line_layer(self.lineart)
+
+    @cached_property
     def background(self) -> np.ndarray:
-        """HxW bool: the pixels `transparent` cuts out (computed on first use)."""
-        if self._background is None:
-            self._background = _background_mask(self.lineart, self.labels, self.nearest)
-        return self._background
+        """HxW bool: the pixels `transparent` cuts out."""
+        return _background_mask(self.lineart, self.labels, self.nearest)
 
 
 def frame_matte(lineart: LineArt, labels: np.ndarray | None) -> FrameMatte:
     """The shared per-frame data; `labels` as for `split_layers`."""
-    labels = _check_labels(labels, lineart)
-    return FrameMatte(lineart, labels, assign_lines(labels), *_line_layer(lineart))
+    return FrameMatte(lineart, _check_labels(labels, lineart))
 
 
 def split_layers(color: np.ndarray, lineart: LineArt, labels: np.ndarray | None,
@@ -103,8 +106,9 @@ def split_layers(color: np.ndarray, lineart: LineArt, labels: np.ndarray | None,
     shading = _shading(color8, flat8)
     base_alpha = _background_alpha(matte, background)
     shading[base_alpha == 0] = 0  # nothing to shade where the flats are cut out
-    dtype = np.uint16 if matte.full_scale == 65535 else np.uint8
-    line = np.dstack([matte.line_color, matte.line_alpha]).astype(dtype)
+    line_color, line_alpha, full_scale = matte.line_layer
+    dtype = np.uint16 if full_scale == 65535 else np.uint8
+    line = np.dstack([line_color, line_alpha]).astype(dtype)
     return Layers(line, np.dstack([flat8, base_alpha]), shading, background)
 
 
@@ -151,8 +155,9 @@ def apply_background(rgb: np.ndarray, lineart: LineArt, labels: np.ndarray | Non
     cut = matte.background
     out = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
     # the background keeps only the lines' own matte: line colour at alpha = coverage
-    out[cut, :3] = _to8(matte.line_color[cut], matte.full_scale)
-    out[cut, 3] = _to8(matte.line_alpha[cut], matte.full_scale)
+    line_color, line_alpha, full_scale = matte.line_layer
+    out[cut, :3] = _to8(line_color[cut], full_scale)
+    out[cut, 3] = _to8(line_alpha[cut], full_scale)
     return out
 
 

@@ -275,6 +275,8 @@ def test_finish_with_layers_and_transparent_background_shares_one_matte(monkeypa
     monkeypatch.setattr(layers_module, "_line_layer", lambda art: calls.append(1) or real(art))
     finished = Finish.create(background="transparent", layers=True).apply(color, lineart, None)
     assert len(calls) == 1
+    background_mask(lineart)  # the cut alone needs no line layer
+    assert len(calls) == 1
     labels = segment_regions(lineart.coverage)
     alone = apply_background(compose(color, lineart), lineart, labels, "transparent")
     np.testing.assert_array_equal(finished.final, alone)
