@@ -98,17 +98,28 @@ def _flow_pair(feature_a: np.ndarray, feature_b: np.ndarray,
     return f_ab, f_ba
 
 
+def _check_drawings(coverage_a: np.ndarray, coverage_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    coverage_a = _check_coverage(coverage_a, "coverage_a")
+    coverage_b = _check_coverage(coverage_b, "coverage_b")
+    if coverage_a.shape != coverage_b.shape:
+        raise InputError(f"frames differ in size: {coverage_a.shape} and {coverage_b.shape}")
+    return coverage_a, coverage_b
+
+
 def line_flow(coverage_a: np.ndarray, coverage_b: np.ndarray) -> np.ndarray:
     """Dense flow from drawing a to drawing b: HxWx2 float32, flow[y, x] = (dx, dy).
 
     Pixel (x, y) of a moves to (x + dx, y + dy) in b. DIS optical flow (OpenCV, medium preset) on the
     clipped distance transform of each frame's lines.
     """
-    coverage_a = _check_coverage(coverage_a, "coverage_a")
-    coverage_b = _check_coverage(coverage_b, "coverage_b")
-    if coverage_a.shape != coverage_b.shape:
-        raise InputError(f"frames differ in size: {coverage_a.shape} and {coverage_b.shape}")
+    coverage_a, coverage_b = _check_drawings(coverage_a, coverage_b)
     return _dis_flow(_line_feature(coverage_a), _line_feature(coverage_b))
+
+
+def line_flow_pair(coverage_a: np.ndarray, coverage_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flows a -> b and b -> a between two drawings (as line_flow), with bare paper made consistent (_flow_pair)."""
+    coverage_a, coverage_b = _check_drawings(coverage_a, coverage_b)
+    return _flow_pair(_line_feature(coverage_a), _line_feature(coverage_b))
 
 
 def _sample_bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -322,20 +333,56 @@ ROUND_TRIP_TOLERANCE = 1.5  # px, as warp_strokes' forward-backward check
 SWEEP_AREA = (0.05, 20.0)
 
 
+def track_regions(labels_target: np.ndarray, labels_source: np.ndarray, flow_bwd: np.ndarray,
+                  flow_fwd: np.ndarray | None = None, area: tuple[float, float] = REGION_CARRY_AREA,
+                  only: np.ndarray | None = None) -> np.ndarray:
+    """Which region of the source frame each region of the target frame comes from -> int64 (n_target,), -1: none.
+
+    A target region comes from the source region into which the backward flow (target -> source) maps at least
+    REGION_CARRY_SHARE of its pixels, when the two are of similar size (`area` bounds target/source area). With
+    `flow_fwd` (source -> target) only pixels whose flows agree both ways count, and they must make up
+    REGION_CARRY_MEASURED of the target region. `only` (bool per target region) limits the work to those regions.
+    Label 0 (lines) is never tracked.
+    """
+    height, width = labels_target.shape
+    n_target = int(labels_target.max()) + 1
+    n_source = int(labels_source.max()) + 1
+    tracked = np.full(n_target, -1, np.int64)
+    ys, xs = np.mgrid[0:height, 0:width]
+    sx = np.clip(np.rint(xs + flow_bwd[..., 0]), 0, width - 1).astype(np.intp)
+    sy = np.clip(np.rint(ys + flow_bwd[..., 1]), 0, height - 1).astype(np.intp)
+    origin = labels_source[sy, sx]
+    valid = labels_target > 0
+    if only is not None:
+        valid &= only[labels_target]
+    area_target = np.bincount(labels_target.ravel(), minlength=n_target)
+    measured = area_target
+    if flow_fwd is not None:  # only pixels whose flows agree both ways say where the region came from
+        valid &= _round_trip_ok(flow_bwd, flow_fwd, ROUND_TRIP_TOLERANCE)
+        measured = np.bincount(labels_target[valid].ravel(), minlength=n_target)
+    if not valid.any():
+        return tracked
+    pairs, counts = np.unique(labels_target[valid].astype(np.int64) * n_source + origin[valid], return_counts=True)
+    target, source = pairs // n_source, pairs % n_source
+    area_source = np.bincount(labels_source.ravel(), minlength=n_source)
+    ratio = area_target[target] / np.maximum(area_source[source], 1)
+    keep = (source > 0) & (counts >= REGION_CARRY_SHARE * measured[target]) \
+        & (measured[target] >= REGION_CARRY_MEASURED * area_target[target]) \
+        & (ratio >= area[0]) & (ratio <= area[1])
+    tracked[target[keep]] = source[keep]
+    return tracked
+
+
 def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_source: np.ndarray,
                         labels_source: np.ndarray, flow_bwd: np.ndarray, flow_fwd: np.ndarray | None = None,
                         area: tuple[float, float] = REGION_CARRY_AREA) -> np.ndarray:
     """Give strokes to regions that lost theirs: region-consistent colour from one frame to the next.
 
     Warped strokes wear down over long chains (occlusion checks drop pixels, small strokes vanish). A region
-    of the target frame with no strokes left takes the colour of the source-frame region it comes from, when
-    the backward flow maps at least REGION_CARRY_SHARE of it into one coloured source region of similar area.
-    The carried stroke is the region's core (pixels at least half its inner radius from its lines), so it
-    never touches a line. With `flow_fwd` (source -> target) only pixels whose flows agree both ways count:
-    REGION_CARRY_SHARE of them must come from the one source region, and they must make up
-    REGION_CARRY_MEASURED of the target region. `area` bounds the target/source area ratio.
+    of the target frame with no strokes left takes the colour of the source-frame region it comes from
+    (track_regions, with `flow_fwd` and `area` as there) when that region is coloured. The carried stroke is
+    the region's core (pixels at least half its inner radius from its lines), so it never touches a line.
     """
-    height, width = labels_target.shape
     has_strokes = np.zeros(int(labels_target.max()) + 1, bool)
     has_strokes[labels_target[_stroke_mask(strokes) & (labels_target > 0)]] = True
     source_fill, source_filled = region_fill(labels_source, strokes_source)
@@ -345,29 +392,10 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
     source_colored[labels_source[source_filled]] = True
     source_color[labels_source[source_filled]] = source_fill[source_filled]
 
-    ys, xs = np.mgrid[0:height, 0:width]
-    sx = np.clip(np.rint(xs + flow_bwd[..., 0]), 0, width - 1).astype(np.intp)
-    sy = np.clip(np.rint(ys + flow_bwd[..., 1]), 0, height - 1).astype(np.intp)
-    origin = labels_source[sy, sx]
-    valid = (labels_target > 0) & ~has_strokes[labels_target]
-    area_target = np.bincount(labels_target.ravel(), minlength=int(labels_target.max()) + 1)
-    measured = area_target
-    if flow_fwd is not None:  # only pixels whose flows agree both ways say where the region came from
-        valid &= _round_trip_ok(flow_bwd, flow_fwd, ROUND_TRIP_TOLERANCE)
-        measured = np.bincount(labels_target[valid].ravel(), minlength=len(area_target))
-    if not valid.any():
+    carried = track_regions(labels_target, labels_source, flow_bwd, flow_fwd, area, only=~has_strokes)
+    carried[carried >= 0] = np.where(source_colored[carried[carried >= 0]], carried[carried >= 0], -1)
+    if not (carried >= 0).any():
         return strokes
-    pairs, counts = np.unique(labels_target[valid].astype(np.int64) * n_source + origin[valid], return_counts=True)
-    target, source = pairs // n_source, pairs % n_source
-    area_source = np.bincount(labels_source.ravel(), minlength=n_source)
-    ratio = area_target[target] / np.maximum(area_source[source], 1)
-    keep = (source > 0) & source_colored[source] & (counts >= REGION_CARRY_SHARE * measured[target]) \
-        & (measured[target] >= REGION_CARRY_MEASURED * area_target[target]) \
-        & (ratio >= area[0]) & (ratio <= area[1])
-    if not keep.any():
-        return strokes
-    carried = np.zeros_like(has_strokes, dtype=np.int64) - 1
-    carried[target[keep]] = source[keep]
     inner = cv2.distanceTransform((labels_target > 0).astype(np.uint8), cv2.DIST_L2, 3)
     radius = np.zeros(len(carried), np.float32)
     np.maximum.at(radius, labels_target.ravel(), inner.ravel())
