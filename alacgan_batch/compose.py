@@ -45,9 +45,14 @@ def resize(image: np.ndarray, size: tuple[int, int], nearest: bool = False) -> n
     return cv2.resize(image, (width, height), interpolation=interpolation)
 
 
+def coverage_at(lineart: LineArt, size: tuple[int, int]) -> np.ndarray:
+    """How much of each pixel is line (HxW float, 0 paper .. 1 line) at `size`."""
+    return resize(lineart.coverage, size)
+
+
 def sketch_at(lineart: LineArt, size: tuple[int, int]) -> np.ndarray:
     """The network's sketch X: HxW float32 in [-1, 1], lines dark (-1) on white (1)."""
-    return (1.0 - 2.0 * resize(lineart.coverage, size)).astype(np.float32)
+    return (1.0 - 2.0 * coverage_at(lineart, size)).astype(np.float32)
 
 
 def strokes_at(strokes: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,8 @@
 
 `Colorizer` is what the CLI and studio scripts call; each stage is a plain object of its own module:
 `sources` (frames in), `plan` (cuts, keyframes, propagated strokes), `engine` (F1 + G in batches),
-`compose` (full size, lines, regions), `sinks` (atomic files or a video).
+`temporal` (region colours held from frame to frame), `compose` (full size, lines, regions), `sinks` (atomic
+files or a video).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoints import ColorizationModel, ModelFiles, file_digest, load_model, resolve_model_files
-from .compose import WORKING_SHORT_SIDE, Finish, sketch_at, working_size
+from .compose import WORKING_SHORT_SIDE, Finish, coverage_at, sketch_at, working_size
 from .engine import Engine, WorkItem, batch_items
 from .errors import ConfigError, InputError, ModelError
 from .hints import HintSpec
@@ -24,6 +25,7 @@ from .plan import Plan, PlanOptions, build_plan, strokes_to_working
 from .sequence import LineArt, lineart_from_array, read_lineart
 from .sinks import FolderSink, Sink, VideoSink, default_output, is_video_path
 from .sources import FolderSource, FrameSource, VideoSource
+from .temporal import Stabilizer
 
 ENGINES = ("network", "flat", "hybrid")
 ProgressCallback = Callable[[str, int, int], None]  # (phase, done, total); phases "plan" and "colorize"
@@ -68,7 +70,7 @@ class Colorizer:
                  short_side: int | None = None, overlay_lines: bool = True, engine: str = "network",
                  propagate: bool = True, flatten: bool = False, palette: Path | str | None = None,
                  background: str = "white", layers: bool = False, detect_cuts: bool | None = None,
-                 on_missing_hints: str = "auto") -> None:
+                 on_missing_hints: str = "auto", stabilize: bool = True) -> None:
         if engine not in ENGINES:
             raise ConfigError(f"unknown engine {engine!r}: use {', '.join(ENGINES)}")
         self.engine_name = engine
@@ -88,6 +90,8 @@ class Colorizer:
         self.plan_options = PlanOptions(short_side, propagate, detect_cuts, on_missing_hints)
         self.finish = Finish.create(overlay_lines=overlay_lines, flatten=flatten, palette=palette,
                                     background=background, layers=layers, fill_hints=engine != "network")
+        # sequences only: the network's region colours held from frame to frame (the flat engine has no drift)
+        self.stabilize = stabilize and self.engine is not None
 
     @property
     def overlay_lines(self) -> bool:
@@ -137,6 +141,7 @@ class Colorizer:
             "i2v": str(files.i2v) if files and self.model.spec.features == "i2v" else None,
             "short_side": self.short_side,
             "propagate": self.plan_options.propagate,
+            "stabilize": self.stabilize,
             "finish": self.finish.describe(),
             "hints": {plan.frames[i].label: str(p) for i, p in sorted(plan.keyframes.items())},
         }
@@ -201,37 +206,67 @@ class Colorizer:
         batch = self.engine.batch_size if self.engine else 1
         written: list[str] = []
         frames_in_flight: dict[int, tuple[LineArt, np.ndarray | None]] = {}  # read once, finished later
+        stabilizer = Stabilizer() if self.stabilize else None
+        run = todo | _warm_up(plan, todo) if stabilizer else todo
+        shot_starts = {shot.start for shot in plan.shots}
+        previous = -2
 
         def items() -> Iterator[WorkItem]:
-            for ref, lineart in _prefetched(source, todo, ahead=2 * batch):
+            for ref, lineart in _prefetched(source, run, ahead=2 * batch):
                 strokes = plan.strokes_for(ref.index)
                 frames_in_flight[ref.index] = (lineart, strokes)
                 yield self._work_item(ref.index, lineart, strokes)
 
+        def finish_and_write(index: int, color: np.ndarray | None, lineart: LineArt,
+                             strokes: np.ndarray | None) -> str | None:
+            nonlocal previous
+            if stabilizer is not None and color is not None:  # in frame order: this runs in one thread
+                if index in shot_starts or index != previous + 1:
+                    stabilizer.reset()
+                previous = index
+                color = stabilizer(color, coverage_at(lineart, color.shape[:2]))
+            if index not in todo:  # a frame an earlier run wrote, coloured again only to lead into the next
+                return None
+            return str(sink.write(index, self.finish.apply(color, lineart, strokes)))
+
+        def collect(future: Future) -> None:
+            nonlocal finished
+            path = future.result()
+            if path is None:
+                return
+            written.append(path)
+            finished += 1
+            if progress:
+                progress("colorize", finished, total)
+
         # frames are read ahead in one thread and finished and written behind in another (in order, which a
-        # video needs), so the network is rarely idle
+        # video and the stabilizer need), so the network is rarely idle
         with ThreadPoolExecutor(max_workers=1) as writer:
             pending: list[Future] = []
             for chunk in batch_items(items(), batch):
                 for item, color in zip(chunk, self._infer(chunk), strict=True):
                     lineart, strokes = frames_in_flight.pop(item.key)
-                    pending.append(writer.submit(self._finish_and_write, sink, item.key, color, lineart, strokes))
+                    pending.append(writer.submit(finish_and_write, item.key, color, lineart, strokes))
                 while pending and (pending[0].done() or len(pending) > 2 * batch):
-                    written.append(pending.pop(0).result())
-                    finished += 1
-                    if progress:
-                        progress("colorize", finished, total)
+                    collect(pending.pop(0))
             for future in pending:
-                written.append(future.result())
-                finished += 1
-                if progress:
-                    progress("colorize", finished, total)
+                collect(future)
         sink.close()
         return written
 
-    def _finish_and_write(self, sink: Sink, index: int, color: np.ndarray | None, lineart: LineArt,
-                          strokes: np.ndarray | None) -> str:
-        return str(sink.write(index, self.finish.apply(color, lineart, strokes)))
+
+def _warm_up(plan: Plan, todo: set[int]) -> set[int]:
+    """Frames already written that lead, within their shot, into a frame still to do.
+
+    A resumed run colours them again (without writing) so the stabilizer reaches each frame to do in the
+    state an uninterrupted run would have: the output does not depend on where a run was interrupted.
+    """
+    lead: set[int] = set()
+    for shot in plan.shots:
+        last = max((i for i in shot if i in todo), default=None)
+        if last is not None:
+            lead.update(i for i in range(shot.start, last) if i not in todo)
+    return lead
 
 
 def _prefetched(source: FrameSource, todo: set[int], ahead: int) -> Iterator[tuple]:

@@ -10,6 +10,9 @@ frames (metrics.py, CIE76 deltaE, paper pixels only):
 - seconds per frame for the whole pipeline (plan + colour + write).
 
     python benchmarks/sequences.py [--engines flat,network,network+flatten,hybrid] [--shots 16] [--frames 12,24]
+
+An engine name may carry options after "+": "network+flatten" (--flatten), "network+nostabilize"
+(--no-stabilize: the network's colours as they come, frame by frame).
 """
 
 from __future__ import annotations
@@ -67,10 +70,13 @@ def score_shot(colorizer: Colorizer, seed: int, frames: int, size: int) -> dict:
 
 
 def run(engine: str, shots: int, frames: int, size: int, weights: Path | None = None) -> dict:
-    # short_side 0: score at the shots' own size (the synth shots are drawn at the training scale);
-    # "network+flatten" is the network engine with --flatten
-    name, _, extra = engine.partition("+")
-    colorizer = Colorizer(weights=weights, engine=name, short_side=0, device="cpu", flatten=extra == "flatten")
+    # short_side 0: score at the shots' own size (the synth shots are drawn at the training scale)
+    name, *extras = engine.split("+")
+    unknown = set(extras) - {"flatten", "nostabilize"}
+    if unknown:
+        raise SystemExit(f"unknown engine option(s) {', '.join(sorted(unknown))} in {engine!r}")
+    colorizer = Colorizer(weights=weights, engine=name, short_side=0, device="cpu", flatten="flatten" in extras,
+                          stabilize="nostabilize" not in extras)
     rows = [score_shot(colorizer, SEQ_SEED_BASE + n, frames, size) for n in range(shots)]
     keys = ("region_accuracy", "propagation_accuracy", "flicker", "seconds_per_frame")
     return {"engine": engine, "shots": shots, "frames": frames, "size": size,
@@ -79,7 +85,7 @@ def run(engine: str, shots: int, frames: int, size: int, weights: Path | None = 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--engines", default="flat,network,network+flatten,hybrid")
+    parser.add_argument("--engines", default="flat,network,network+nostabilize,network+flatten,hybrid")
     parser.add_argument("--shots", type=int, default=16)
     parser.add_argument("--frames", default="12,24")
     parser.add_argument("--size", type=int, default=256)
@@ -88,9 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = [run(engine, args.shots, int(frames), args.size, args.weights)
                for frames in args.frames.split(",") for engine in args.engines.split(",")]
-    print(f"{'engine':<15} {'frames':>6} {'region acc':>10} {'propagation':>11} {'flicker dE':>10} {'s/frame':>8}")
+    print(f"{'engine':<20} {'frames':>6} {'region acc':>10} {'propagation':>11} {'flicker dE':>10} {'s/frame':>8}")
     for r in results:
-        print(f"{r['engine']:<15} {r['frames']:>6} {r['region_accuracy']:>10.3f} {r['propagation_accuracy']:>11.3f} "
+        print(f"{r['engine']:<20} {r['frames']:>6} {r['region_accuracy']:>10.3f} {r['propagation_accuracy']:>11.3f} "
               f"{r['flicker']:>10.2f} {r['seconds_per_frame']:>8.2f}")
     print(f"goals: region accuracy >= {GOALS['flat']} (flat), >= {GOALS['network']} (network); propagation >= "
           f"{GOALS['propagation']}; flicker < {GOALS['flicker']} dE")

@@ -1,0 +1,90 @@
+"""Stabilizer: a region's colour held from one frame to the next, shading kept, meant changes let through."""
+
+import cv2
+import numpy as np
+import pytest
+
+from alacgan_batch.errors import InputError
+from alacgan_batch.metrics import delta_e
+from alacgan_batch.temporal import BLEND, Stabilizer
+
+SIZE = (96, 128)
+
+
+def _drawing(shift: int) -> np.ndarray:
+    """Line coverage (1 = line): a box and a disc, the box moving right by `shift` px."""
+    image = np.zeros(SIZE, np.uint8)
+    cv2.rectangle(image, (12 + shift, 16), (60 + shift, 80), 255, 2)
+    cv2.circle(image, (96, 48), 18, 255, 2)
+    return image.astype(np.float32) / 255.0
+
+
+def _color(shift: int, box_rgb, disc_rgb, paper_rgb=(250, 250, 250), shading: bool = False) -> np.ndarray:
+    """Working-size colour in [0, 1]: each part one colour (plus a left-right ramp with `shading`)."""
+    color = np.empty((*SIZE, 3), np.float32)
+    color[:] = paper_rgb
+    color[18:79, 14 + shift:59 + shift] = box_rgb
+    yy, xx = np.mgrid[:SIZE[0], :SIZE[1]]
+    color[(yy - 48) ** 2 + (xx - 96) ** 2 < 16 ** 2] = disc_rgb
+    if shading:
+        color -= np.linspace(0, 30, SIZE[1], dtype=np.float32)[None, :, None]
+    return np.clip(color / 255.0, 0, 1)
+
+
+def _median(color: np.ndarray, box: tuple[slice, slice]) -> np.ndarray:
+    return np.median(color[box].reshape(-1, 3), axis=0) * 255.0
+
+
+BOX = (slice(30, 60), slice(30, 50))  # well inside the box in every frame below
+DISC = (slice(42, 54), slice(90, 102))
+
+
+def test_a_drifting_region_is_pulled_back_towards_its_colour_in_the_frame_before():
+    stabilize = Stabilizer()
+    first = stabilize(_color(0, (200, 60, 60), (60, 60, 200)), _drawing(0))
+    assert np.allclose(_median(first, BOX), (200, 60, 60), atol=1)  # the first frame of a shot is kept
+    # the network drifts the box by ~10 dE in the next frame; the drawing moved 3 px
+    second = stabilize(_color(3, (212, 70, 60), (60, 60, 200)), _drawing(3))
+    expected = BLEND * np.array([200, 60, 60]) + (1 - BLEND) * np.array([212, 70, 60])
+    assert np.allclose(_median(second, BOX), expected, atol=1.5)
+    assert np.allclose(_median(second, DISC), (60, 60, 200), atol=1)  # unchanged regions stay unchanged
+    drift_before = delta_e((200, 60, 60), (212, 70, 60))
+    assert delta_e((200, 60, 60), _median(second, BOX)) < 0.3 * drift_before
+
+
+def test_shading_inside_a_region_is_kept():
+    stabilize = Stabilizer()
+    stabilize(_color(0, (200, 60, 60), (60, 60, 200), shading=True), _drawing(0))
+    raw = _color(2, (215, 75, 70), (60, 60, 200), shading=True)
+    out = stabilize(raw, _drawing(2))
+    difference = (out - raw)[BOX].reshape(-1, 3)
+    assert np.abs(difference).max() > 5 / 255  # moved ...
+    assert np.ptp(difference, axis=0).max() < 1e-5  # ... every pixel of the region by the same amount
+
+
+def test_a_large_change_is_meant_and_a_reset_starts_a_new_shot():
+    stabilize = Stabilizer()
+    stabilize(_color(0, (200, 60, 60), (60, 60, 200)), _drawing(0))
+    recoloured = stabilize(_color(2, (60, 200, 60), (60, 60, 200)), _drawing(2))  # a new hint colour: ~100 dE
+    assert np.allclose(_median(recoloured, BOX), (60, 200, 60), atol=1)
+    stabilize(_color(4, (200, 60, 60), (60, 60, 200)), _drawing(4))
+    stabilize.reset()
+    fresh = stabilize(_color(6, (212, 70, 60), (60, 60, 200)), _drawing(6))
+    assert np.allclose(_median(fresh, BOX), (212, 70, 60), atol=1)
+
+
+def test_a_region_that_is_not_tracked_keeps_its_own_colour():
+    stabilize = Stabilizer()
+    stabilize(_color(0, (200, 60, 60), (60, 60, 200)), _drawing(0))
+    other = np.zeros(SIZE, np.float32)  # a different drawing: nothing matches the box
+    cv2.line(other, (0, 70), (127, 70), 1.0, 2)
+    raw = _color(0, (212, 70, 60), (60, 60, 200))
+    out = stabilize(raw, other)
+    assert np.allclose(_median(out, BOX), _median(raw, BOX), atol=1)
+
+
+def test_mismatched_colour_and_lines_are_refused():
+    with pytest.raises(InputError):
+        Stabilizer()(np.zeros((10, 10, 3), np.float32), np.zeros((12, 10), np.float32))
+    with pytest.raises(InputError):
+        Stabilizer(blend=1.0)
