@@ -120,6 +120,8 @@ def colorize(
                                                    "every frame of their shot (default on).")] = None,
     flatten: Annotated[bool | None, typer.Option("--flatten/--no-flatten", help="One flat colour per region.")]
     = None,
+    stabilize: Annotated[bool | None, typer.Option("--stabilize/--no-stabilize", help="Hold each region's network "
+                                                   "colour from frame to frame (default on).")] = None,
     palette: Annotated[Path | None, typer.Option(help="Model-sheet JSON: snap each region to its nearest colour.")]
     = None,
     background: Annotated[str | None, typer.Option(help="white (default), transparent (background region "
@@ -150,9 +152,10 @@ def colorize(
 ) -> None:
     """Colour a frame sequence; strokes on keyframes guide the colours of the whole shot."""
     settings = _colorizer_settings(preset, {
-        "engine": engine, "propagate": propagate, "flatten": flatten, "palette": palette, "background": background,
-        "layers": layers, "on_missing_hints": on_missing_hints, "detect_cuts": cuts, "device": device,
-        "batch_size": batch_size, "precision": precision, "short_side": short_side, "overlay_lines": lines})
+        "engine": engine, "propagate": propagate, "flatten": flatten, "stabilize": stabilize, "palette": palette,
+        "background": background, "layers": layers, "on_missing_hints": on_missing_hints, "detect_cuts": cuts,
+        "device": device, "batch_size": batch_size, "precision": precision, "short_side": short_side,
+        "overlay_lines": lines})
     run = {"frames": frames, "on_missing_frames": on_missing_frames, "codec": codec, "crf": crf,
            "resume": resume, "overwrite": overwrite}
     _run_colorize(input, hints, output, weights, i2v, settings, run, as_json)
@@ -176,6 +179,8 @@ def video(
     background: Annotated[str | None, typer.Option(help="white, transparent, keep.")] = None,
     cuts: Annotated[bool, typer.Option("--cuts/--no-cuts", help="Detect shot cuts (default on).")] = True,
     flatten: Annotated[bool | None, typer.Option("--flatten/--no-flatten")] = None,
+    stabilize: Annotated[bool | None, typer.Option("--stabilize/--no-stabilize", help="Hold region colours from "
+                                                   "frame to frame (default on).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
     batch_size: Annotated[int | None, typer.Option()] = None,
     precision: Annotated[str | None, typer.Option()] = None,
@@ -185,7 +190,8 @@ def video(
 ) -> None:
     """Colour a video; `@N` on a hint counts frames from 0. Shot cuts stop hint propagation."""
     settings = _colorizer_settings(preset, {
-        "engine": engine, "background": background, "flatten": flatten, "on_missing_hints": on_missing_hints,
+        "engine": engine, "background": background, "flatten": flatten, "stabilize": stabilize,
+        "on_missing_hints": on_missing_hints,
         "detect_cuts": cuts,
         "device": device, "batch_size": batch_size, "precision": precision, "short_side": short_side})
     run = {"codec": codec, "crf": crf, "overwrite": overwrite}

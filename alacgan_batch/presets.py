@@ -9,7 +9,7 @@ from .tomlfiles import read_named_toml
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 PRESET_KEYS = {"short_side", "batch_size", "precision", "overlay_lines", "device", "engine", "propagate", "flatten",
-               "background", "layers", "on_missing_hints"}
+               "stabilize", "background", "layers", "on_missing_hints"}
 
 
 def load_preset(name_or_path: str) -> dict:

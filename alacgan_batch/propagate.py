@@ -116,10 +116,24 @@ def line_flow(coverage_a: np.ndarray, coverage_b: np.ndarray) -> np.ndarray:
     return _dis_flow(_line_feature(coverage_a), _line_feature(coverage_b))
 
 
-def line_flow_pair(coverage_a: np.ndarray, coverage_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flows a -> b and b -> a between two drawings (as line_flow), with bare paper made consistent (_flow_pair)."""
+def line_flow_pair(coverage_a: np.ndarray, coverage_b: np.ndarray,
+                   short_side: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Flows a -> b and b -> a between two drawings (as line_flow), with bare paper made consistent (_flow_pair).
+
+    With `short_side`, frames larger than that are matched on their features shrunk to it and the flows scaled
+    back up: a fraction of the cost, and fine enough to follow whole regions (not single stroke pixels).
+    """
     coverage_a, coverage_b = _check_drawings(coverage_a, coverage_b)
-    return _flow_pair(_line_feature(coverage_a), _line_feature(coverage_b))
+    feature_a, feature_b = _line_feature(coverage_a), _line_feature(coverage_b)
+    height, width = coverage_a.shape
+    scale = short_side / min(height, width) if short_side else 1.0
+    if scale >= 1.0:
+        return _flow_pair(feature_a, feature_b)
+    small = (max(1, round(width * scale)), max(1, round(height * scale)))  # cv2 wants (width, height)
+    flows = _flow_pair(cv2.resize(feature_a, small, interpolation=cv2.INTER_AREA),
+                       cv2.resize(feature_b, small, interpolation=cv2.INTER_AREA))
+    return tuple(cv2.resize(f, (width, height), interpolation=cv2.INTER_LINEAR) * np.float32(1.0 / scale)
+                 for f in flows)  # type: ignore[return-value]
 
 
 def _sample_bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:

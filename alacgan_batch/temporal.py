@@ -25,6 +25,7 @@ from .regions import assign_lines, region_medians, segment_regions
 
 BLEND = 0.85  # share of the previous frame's region colour kept
 MAX_BLEND_DELTA_E = 40.0  # CIE76: a region whose colour moves further than this changed on purpose
+FLOW_SHORT_SIDE = 256  # following whole regions needs no finer flow; the cost grows with the pixel count
 
 
 @dataclass
@@ -65,7 +66,7 @@ class Stabilizer:
         medians = medians.astype(np.float64)
         targets = medians.copy()
         if previous is not None:
-            flow_fwd, flow_bwd = line_flow_pair(previous.coverage, coverage)
+            flow_fwd, flow_bwd = line_flow_pair(previous.coverage, coverage, FLOW_SHORT_SIDE)
             origin = track_regions(labels, previous.labels, flow_bwd, flow_fwd)
             tracked = np.flatnonzero((origin > 0) & (counts > 0))
             tracked = tracked[~np.isnan(previous.colors[origin[tracked], 0])]

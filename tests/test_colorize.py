@@ -61,8 +61,10 @@ def test_resume_finishes_an_interrupted_run_and_refuses_changed_settings(frames_
 
 
 def test_api_colorize_image_matches_cli_output(frames_dir, tiny_model, tmp_path, capsys):
+    # one image has no frame before it: compared with the sequence coloured frame by frame
     out = tmp_path / "out"
-    assert run_cli(["colorize", frames_dir, "-o", out, "--weights", tiny_model], capsys)[0] == 0
+    assert run_cli(["colorize", frames_dir, "-o", out, "--weights", tiny_model, "--no-stabilize"], capsys)[0] == 0
+    assert json.loads((out / "alacgan-manifest.json").read_text())["stabilize"] is False
     colorizer = Colorizer(weights=tiny_model, device="cpu")
     image = colorizer.colorize_image(frames_dir / "shot.0002.png")
     on_disk = (read_image(out / "shot.0002.png") * 255).round().astype(np.uint8)
