@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 
 import cv2
 import numpy as np
+from scipy.ndimage import find_objects
 from skimage.measure import label as label_components
 
 from .errors import InputError
@@ -347,6 +348,42 @@ ROUND_TRIP_TOLERANCE = 1.5  # px, as warp_strokes' forward-backward check
 SWEEP_AREA = (0.05, 20.0)
 
 
+def _stroked_regions(strokes: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per region of `labels`: does it hold any stroke pixel? (N,) bool."""
+    stroked = np.zeros(int(labels.max()) + 1, bool)
+    stroked[labels[_stroke_mask(strokes) & (labels > 0)]] = True
+    return stroked
+
+
+def _colored_regions(labels: np.ndarray, strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per region of `labels`: (colour (N, 3) uint8, has a colour (N,) bool), from the strokes in it."""
+    fill, filled = region_fill(labels, strokes)
+    n = int(labels.max()) + 1
+    color = np.zeros((n, 3), np.uint8)
+    colored = np.zeros(n, bool)
+    colored[labels[filled]] = True
+    color[labels[filled]] = fill[filled]
+    return color, colored
+
+
+def _paint_cores(strokes: np.ndarray, labels: np.ndarray, source: np.ndarray, color: np.ndarray) -> np.ndarray:
+    """Strokes plus, in each region r with source[r] >= 0, its core painted color[source[r]].
+
+    The core is the pixels at least half the region's inner radius from its lines, so a carried stroke never
+    touches a line.
+    """
+    if not (source >= 0).any():
+        return strokes
+    inner = cv2.distanceTransform((labels > 0).astype(np.uint8), cv2.DIST_L2, 3)
+    radius = np.zeros(len(source), np.float32)
+    np.maximum.at(radius, labels.ravel(), inner.ravel())
+    core = (source[labels] >= 0) & (inner >= np.maximum(1.0, 0.5 * radius[labels]))
+    out = strokes.copy()
+    out[core, :3] = color[source[labels[core]]]
+    out[core, 3] = 255
+    return out
+
+
 def track_regions(labels_target: np.ndarray, labels_source: np.ndarray, flow_bwd: np.ndarray,
                   flow_fwd: np.ndarray | None = None, area: tuple[float, float] = REGION_CARRY_AREA,
                   only: np.ndarray | None = None) -> np.ndarray:
@@ -397,27 +434,87 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
     (track_regions, with `flow_fwd` and `area` as there) when that region is coloured. The carried stroke is
     the region's core (pixels at least half its inner radius from its lines), so it never touches a line.
     """
-    has_strokes = np.zeros(int(labels_target.max()) + 1, bool)
-    has_strokes[labels_target[_stroke_mask(strokes) & (labels_target > 0)]] = True
-    source_fill, source_filled = region_fill(labels_source, strokes_source)
-    n_source = int(labels_source.max()) + 1
-    source_color = np.zeros((n_source, 3), np.uint8)
-    source_colored = np.zeros(n_source, bool)
-    source_colored[labels_source[source_filled]] = True
-    source_color[labels_source[source_filled]] = source_fill[source_filled]
-
+    has_strokes = _stroked_regions(strokes, labels_target)
+    source_color, source_colored = _colored_regions(labels_source, strokes_source)
     carried = track_regions(labels_target, labels_source, flow_bwd, flow_fwd, area, only=~has_strokes)
     carried[carried >= 0] = np.where(source_colored[carried[carried >= 0]], carried[carried >= 0], -1)
-    if not (carried >= 0).any():
+    return _paint_cores(strokes, labels_target, carried, source_color)
+
+
+LOST_REGION_MAX_SHARE = 0.05  # regions up to this share of the frame are searched for (small parts that flow misses)
+MATCH_SUPPORT = 0.5  # share of a region's outline that must land on lines of the other frame
+MATCH_PURITY = 0.6  # share of the region that must land in one region of the other frame
+MATCH_AREA = (0.05, 20.0)  # target/source area ratio allowed (a region half hidden by an occluder is small)
+_RING = np.ones((5, 5), np.uint8)  # 2 px around a region: its outline and what lies just outside
+
+
+def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_target: np.ndarray,
+                       strokes_source: np.ndarray, labels_source: np.ndarray, coverage_source: np.ndarray,
+                       flow_bwd: np.ndarray) -> np.ndarray:
+    """Give strokes to small regions still without any, by finding where their outline was in the other frame.
+
+    Flow is smooth: next to an occluder that moves fast, it drags a small region along with the occluder, and
+    the region's strokes are dropped or its colour is not carried. Such a region (up to LOST_REGION_MAX_SHARE
+    of the frame) is matched as a whole instead: a few candidate shifts (none, the region's own median flow,
+    and each neighbouring region's, each +-1 px) are scored by the share of the region's outline that lands on
+    a line of the source frame; the best one, if at least MATCH_SUPPORT, takes the region to the source region
+    holding MATCH_PURITY of it, whose colour it gets (area ratio within MATCH_AREA). The region keeping still
+    beside a moving occluder keeps the lines of its far side, which the occluder's shift does not.
+    flow_bwd: target -> source.
+    """
+    height, width = labels_target.shape
+    n_target = int(labels_target.max()) + 1
+    has_strokes = _stroked_regions(strokes, labels_target)
+    area_target = np.bincount(labels_target.ravel(), minlength=n_target)
+    lost = np.flatnonzero(~has_strokes & (area_target >= 4) & (area_target <= LOST_REGION_MAX_SHARE * height * width))
+    lost = lost[lost > 0]
+    source_color, source_colored = _colored_regions(labels_source, strokes_source)
+    if not len(lost) or not source_colored.any():
         return strokes
-    inner = cv2.distanceTransform((labels_target > 0).astype(np.uint8), cv2.DIST_L2, 3)
-    radius = np.zeros(len(carried), np.float32)
-    np.maximum.at(radius, labels_target.ravel(), inner.ravel())
-    core = (carried[labels_target] >= 0) & (inner >= np.maximum(1.0, 0.5 * radius[labels_target]))
-    out = strokes.copy()
-    out[core, :3] = source_color[carried[labels_target[core]]]
-    out[core, 3] = 255
-    return out
+    area_source = np.bincount(labels_source.ravel(), minlength=len(source_colored))
+    near_source_line = cv2.distanceTransform((coverage_source < LINE_THRESHOLD).astype(np.uint8),
+                                             cv2.DIST_L2, 3) <= ROUND_TRIP_TOLERANCE
+    target_lines = coverage_target >= LINE_THRESHOLD
+    boxes = find_objects(labels_target)
+    median_flow: dict[int, tuple[int, int]] = {}
+
+    def region_flow(r: int) -> tuple[int, int]:  # rounded median flow of region r, computed once
+        if r not in median_flow:
+            box = boxes[r - 1]
+            inside = labels_target[box] == r
+            dx, dy = np.median(flow_bwd[box][inside], axis=0)
+            median_flow[r] = (int(round(float(dx))), int(round(float(dy))))
+        return median_flow[r]
+
+    matched = np.full(n_target, -1, np.int64)
+    for r in lost:
+        box = boxes[r - 1]
+        y0, y1 = max(box[0].start - 4, 0), min(box[0].stop + 4, height)
+        x0, x1 = max(box[1].start - 4, 0), min(box[1].stop + 4, width)
+        crop = labels_target[y0:y1, x0:x1]
+        inside = crop == r
+        ring = cv2.dilate(inside.view(np.uint8), _RING) > 0
+        by, bx = np.nonzero(ring & target_lines[y0:y1, x0:x1])
+        if len(by) < 8:  # too little outline to match
+            continue
+        neighbours = np.unique(crop[cv2.dilate(ring.view(np.uint8), _RING) > 0])
+        shifts = {(0, 0), region_flow(int(r))} | {region_flow(int(q)) for q in neighbours if q not in (0, r)}
+        shifts = sorted({(dx + a, dy + b) for dx, dy in shifts for a in (-1, 0, 1) for b in (-1, 0, 1)})
+        support = [near_source_line[np.clip(by + y0 + dy, 0, height - 1), np.clip(bx + x0 + dx, 0, width - 1)].mean()
+                   for dx, dy in shifts]
+        best = int(np.argmax(support))  # first of equals: the shifts are sorted, so the result is deterministic
+        if support[best] < MATCH_SUPPORT:
+            continue
+        dx, dy = shifts[best]
+        ys, xs = np.nonzero(inside)
+        landed = labels_source[np.clip(ys + y0 + dy, 0, height - 1), np.clip(xs + x0 + dx, 0, width - 1)]
+        ids, counts = np.unique(landed, return_counts=True)
+        source = int(ids[np.argmax(counts)])
+        ratio = area_target[r] / max(int(area_source[source]), 1)
+        if source > 0 and counts.max() >= MATCH_PURITY * len(ys) and source_colored[source] \
+                and MATCH_AREA[0] <= ratio <= MATCH_AREA[1]:
+            matched[r] = source
+    return _paint_cores(strokes, labels_target, matched, source_color)
 
 
 def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.ndarray],
@@ -427,16 +524,21 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
     """One RGBA stroke image per frame of a shot, carried by motion from the keyframes' strokes.
 
     coverages: the shot's line art in order; key_hints: frame index -> RGBA strokes of that keyframe.
-    A keyframe keeps its strokes exactly. Other frames get strokes chained frame to frame (warp_strokes,
-    with occlusion dropping and region snapping at every step) from the nearest keyframe on each side;
-    where the two disagree (same pixel, or same region in different colours) the nearer keyframe wins, the
-    earlier one on a tie. Frames outside the keyframes take the nearest one's strokes. Each flow is
-    computed once (at most n-1 forward + n-1 backward) and kept only while its stretch of the shot is
-    being worked on. `labels` (segment_regions of each frame) are computed when not given. With
-    `carry_regions`, a region whose strokes were all lost on the way takes the colour of the region it comes
-    from (carry_region_colors), so colours stay with their regions over long chains; then, between two
-    keyframes, one sweep each way over the finished frames gives a region still without strokes the colour
-    of the region it comes from in the frame beside it (round-trip checked flows, any area ratio).
+    A keyframe keeps its strokes exactly (its unstroked regions: see below). Other frames get strokes
+    chained frame to frame (warp_strokes, with occlusion dropping and region snapping at every step) from
+    the nearest keyframe on each side; where the two disagree (same pixel, or same region in different
+    colours) the nearer keyframe wins, the earlier one on a tie. Frames outside the keyframes take the
+    nearest one's strokes. Each flow is computed once (at most n-1 forward + n-1 backward) and kept only
+    while its stretch of the shot is being worked on. `labels` (segment_regions of each frame) are computed
+    when not given. With `carry_regions`, a region whose strokes were all lost on the way takes the colour
+    of the region it comes from (carry_region_colors), so colours stay with their regions over long chains;
+    then, between two keyframes, one sweep each way over the finished frames gives a region still without
+    strokes the colour of the region it comes from in the frame beside it (round-trip checked flows, any
+    area ratio); last, small regions that flow could not follow are matched as a whole
+    (match_lost_regions), one pass each way between keyframes and at every step beyond them. The keyframes
+    take part in that last pass: their own strokes stay exactly as drawn, and a region the artist left
+    without strokes there may be matched from the frame beside it (a part hinted on one keyframe only
+    keeps its colour on the other).
     `progress(done)` is called with the number of finished frames each time one is finished.
 
     Memory: `coverages` is read by index, only while its stretch of the shot is worked on, so it may be a
@@ -506,8 +608,15 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
             flows[(a, b)], flows[(b, a)] = _flow_pair(feature(a), feature(b))
         return flows[(a, b)]
 
-    def walk(start: int, stop: int) -> Iterator[tuple[int, np.ndarray]]:
-        """Strokes of keyframe `start` carried step by step to each frame up to `stop` (exclusive)."""
+    def match(i: int, j: int, strokes: np.ndarray, strokes_j: np.ndarray) -> np.ndarray:
+        return match_lost_regions(strokes, labels_of(i), cov(i), strokes_j, labels_of(j), cov(j), flow(i, j))
+
+    def walk(start: int, stop: int, outer: bool = False) -> Iterator[tuple[int, np.ndarray]]:
+        """Strokes of keyframe `start` carried step by step to each frame up to `stop` (exclusive).
+
+        `outer`: a walk beyond the first or last keyframe, whose frames are final as they come; lost regions
+        are matched as a whole at each step (between keyframes that is done once both chains are merged).
+        """
         step = 1 if stop > start else -1
         current = key_hints[start]
         for i in range(start + step, stop, step):
@@ -515,8 +624,11 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
                 prev = i - step
                 warped = warp_strokes(current, flow(prev, i), flow(i, prev), cov(i), labels_of(i),
                                       labels_source=labels_of(prev))
-                current = carry_region_colors(warped, labels_of(i), current, labels_of(prev), flow(i, prev)) \
-                    if carry_regions else warped
+                if carry_regions:
+                    carried = carry_region_colors(warped, labels_of(i), current, labels_of(prev), flow(i, prev))
+                    current = match(i, prev, carried, current) if outer else carried
+                else:
+                    current = warped
             yield i, current
 
     def forget(keep: Callable[[int], bool]) -> None:
@@ -527,30 +639,37 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
         for pair in [p for p in flows if not (keep(p[0]) and keep(p[1]))]:
             del flows[pair]
 
+    # a keyframe keeps its strokes exactly; its regions without strokes may still be matched from a neighbour
+    keyframe_strokes = {k: key_hints[k].copy() for k in keys}
     # before the first keyframe and after the last, one chain: each frame is final as soon as it is reached
-    for i, strokes in walk(keys[0], -1):
+    for i, strokes in walk(keys[0], -1, outer=True):
         finish(i, strokes)
         forget(lambda j, i=i: j <= i or j == keys[0])  # keys[0] starts the next walk too
     forget(lambda j: j >= keys[0])
     for k1, k2 in zip(keys, keys[1:], strict=False):
-        finish(k1, key_hints[k1].copy())
         forward = dict(walk(k1, k2))
         backward = dict(walk(k2, k1))  # reuses the forward chain's flows (computed both ways at once)
         merged = {i: _merge(forward[i], backward[i], labels_of(i)) if i - k1 <= k2 - i
                   else _merge(backward[i], forward[i], labels_of(i)) for i in range(k1 + 1, k2)}
         del forward, backward
         if carry_regions:  # both chains may lose a region the frames beside it kept: sweep once each way
-            merged[k1], merged[k2] = key_hints[k1], key_hints[k2]
+            merged[k1], merged[k2] = keyframe_strokes[k1], keyframe_strokes[k2]
             for order, step in ((range(k1 + 1, k2), -1), (range(k2 - 1, k1, -1), 1)):
                 for i in order:
                     j = i + step
                     merged[i] = carry_region_colors(merged[i], labels_of(i), merged[j], labels_of(j), flow(i, j),
                                                     flow(j, i), area=SWEEP_AREA)
+            # what flow could not follow, matched region by region: one pass each way, keyframes included
+            for order, step in ((range(k1 + 1, k2 + 1), -1), (range(k2 - 1, k1 - 1, -1), 1)):
+                for i in order:
+                    merged[i] = match(i, i + step, merged[i], merged[i + step])
+            keyframe_strokes[k1], keyframe_strokes[k2] = merged.pop(k1), merged.pop(k2)
+        finish(k1, keyframe_strokes.pop(k1))
         for i in range(k1 + 1, k2):
             finish(i, merged.pop(i))
         forget(lambda j, k2=k2: j >= k2)
-    finish(keys[-1], key_hints[keys[-1]].copy())
-    for i, strokes in walk(keys[-1], n):
+    finish(keys[-1], keyframe_strokes.pop(keys[-1]))
+    for i, strokes in walk(keys[-1], n, outer=True):
         finish(i, strokes)
         forget(lambda j, i=i: j >= i)
     return results  # type: ignore[return-value]
