@@ -536,9 +536,9 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
     strokes the colour of the region it comes from in the frame beside it (round-trip checked flows, any
     area ratio); last, small regions that flow could not follow are matched as a whole
     (match_lost_regions), one pass each way between keyframes and at every step beyond them. The keyframes
-    take part in that last pass: their own strokes stay exactly as drawn, and a region the artist left
-    without strokes there may be matched from the frame beside it (a part hinted on one keyframe only
-    keeps its colour on the other).
+    take part in the sweep and the matching: their own strokes stay exactly as drawn, and a region the
+    artist left without strokes there may take the colour it has in the frame beside it (a part hinted on
+    one keyframe only keeps its colour on the other).
     `progress(done)` is called with the number of finished frames each time one is finished.
 
     Memory: `coverages` is read by index, only while its stretch of the shot is worked on, so it may be a
@@ -654,13 +654,14 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
         del forward, backward
         if carry_regions:  # both chains may lose a region the frames beside it kept: sweep once each way
             merged[k1], merged[k2] = keyframe_strokes[k1], keyframe_strokes[k2]
-            for order, step in ((range(k1 + 1, k2), -1), (range(k2 - 1, k1, -1), 1)):
+            # keyframes included: a region left without strokes there is filled like any other frame's
+            passes = ((range(k1 + 1, k2 + 1), -1), (range(k2 - 1, k1 - 1, -1), 1))
+            for order, step in passes:
                 for i in order:
                     j = i + step
                     merged[i] = carry_region_colors(merged[i], labels_of(i), merged[j], labels_of(j), flow(i, j),
                                                     flow(j, i), area=SWEEP_AREA)
-            # what flow could not follow, matched region by region: one pass each way, keyframes included
-            for order, step in ((range(k1 + 1, k2 + 1), -1), (range(k2 - 1, k1 - 1, -1), 1)):
+            for order, step in passes:  # what flow could not follow, matched region by region
                 for i in order:
                     merged[i] = match(i, i + step, merged[i], merged[i + step])
             keyframe_strokes[k1], keyframe_strokes[k2] = merged.pop(k1), merged.pop(k2)

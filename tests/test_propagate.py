@@ -344,3 +344,48 @@ def test_a_region_that_lost_its_strokes_takes_the_colour_of_the_region_it_comes_
     on = propagate_hints(shot, {0: strokes_source})
     off = propagate_hints(shot, {0: strokes_source}, carry_regions=False)
     assert _pixels(on[3], RED).sum() >= _pixels(off[3], RED).sum() > 0
+
+
+def _bar_and_box(bar_x: int) -> np.ndarray:
+    """Coverage: a tall bar (an occluder) whose left edge is at `bar_x`, and a small box that stays put."""
+    img = np.full((SIZE, SIZE), 255, np.uint8)
+    cv2.rectangle(img, (bar_x, 10), (bar_x + 30, 150), 0, 2)
+    cv2.rectangle(img, (110, 60), (126, 76), 0, 2)
+    return 1.0 - img.astype(np.float32) / 255.0
+
+
+def test_a_small_region_dragged_by_an_occluders_flow_is_matched_as_a_whole():
+    source, target = _bar_and_box(40), _bar_and_box(60)
+    labels_source, labels_target = segment_regions(source), segment_regions(target)
+    box_source, box_target = labels_source[68, 118], labels_target[68, 118]
+    strokes_source = _stroke((118, 68), RED, 4) + _stroke((55, 80), BLUE, 5)  # the box, and the bar
+    lost = _stroke((75, 80), BLUE, 5)  # the bar's strokes came along; the box's were dropped
+    flow_bwd = np.zeros((SIZE, SIZE, 2), np.float32)
+    flow_bwd[..., 0] = -20  # the occluder's motion smeared over everything, as flow does beside a fast occluder
+    assert propagate.carry_region_colors(lost, labels_target, strokes_source, labels_source, flow_bwd)[
+        labels_target == box_target, 3].max() == 0  # following the flow, the box is lost
+    matched = propagate.match_lost_regions(lost, labels_target, target, strokes_source, labels_source, source,
+                                           flow_bwd)
+    got = _pixels(matched, RED)
+    assert got.sum() > 10 and set(np.unique(labels_target[got])) == {box_target}
+    assert not (got & (target >= 0.5)).any()
+    assert np.array_equal(matched[_pixels(lost)], lost[_pixels(lost)])  # strokes it had stay as they were
+    assert box_source > 0
+    # a region whose outline matches nothing in the other frame is left alone
+    blank = np.zeros_like(source)
+    unmatched = propagate.match_lost_regions(lost, labels_target, target, strokes_source, segment_regions(blank),
+                                             blank, flow_bwd)
+    assert not _pixels(unmatched, RED).any()
+
+
+def test_a_keyframe_keeps_its_strokes_and_a_part_hinted_only_on_the_other_keyframe_gets_its_colour():
+    frames = [_drawing() for _ in range(3)]
+    labels = segment_regions(frames[0])
+    circle, ellipse = (115, 70), (55, 75)
+    key0, key2 = _stroke(circle, RED), _stroke(ellipse, BLUE, 5)
+    out = propagate_hints(frames, {0: key0, 2: key2})
+    assert np.array_equal(out[0][_pixels(key0)], key0[_pixels(key0)])  # drawn strokes exactly as drawn
+    assert np.array_equal(out[2][_pixels(key2)], key2[_pixels(key2)])
+    for frame, colour, point in ((0, BLUE, ellipse), (2, RED, circle)):  # each took the other's part
+        got = _pixels(out[frame], colour)
+        assert got.sum() > 20 and set(np.unique(labels[got])) == {labels[point[::-1]]}
