@@ -28,7 +28,7 @@ from .sources import FolderSource, FrameSource, VideoSource
 from .temporal import Stabilizer
 
 ENGINES = ("network", "flat", "hybrid")
-ProgressCallback = Callable[[str, int, int], None]  # (phase, done, total); phases "plan" and "colorize"
+ProgressCallback = Callable[[str, int, int], None]  # (phase, done, total): "plan", "propagate", "colorize"
 
 
 @dataclass
@@ -165,8 +165,7 @@ class Colorizer:
         output = Path(output) if output is not None else default_output(Path(source), frame_source)
         sink_kind = VideoSink if is_video_path(output) else FolderSink
         sink_kind.check_target(output, frame_source)  # refuse before the long plan pass
-        plan = build_plan(frame_source, hints, self.plan_options,
-                          progress=(lambda d, t: progress("plan", d, t)) if progress else None)
+        plan = build_plan(frame_source, hints, self.plan_options, progress=progress)
         try:
             if sink_kind is VideoSink:
                 sink: Sink = VideoSink(output, frame_source, codec=codec, crf=crf,

@@ -82,12 +82,14 @@ def _save(path: Path, image: np.ndarray) -> None:
 
 
 def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
-               options: PlanOptions | None = None, progress: Callable[[int, int], None] | None = None,
+               options: PlanOptions | None = None, progress: Callable[[str, int, int], None] | None = None,
                keep_coverage: bool = False) -> Plan:
     """Read the line art once, find cuts, check hints, and propagate strokes within each shot.
 
     A folder with no hints and no cut detection has nothing to plan: its frames are not read here (only
     by the colour pass), unless `keep_coverage` asks for the working-size line art (contact sheets).
+    `progress(phase, done, total)`: phase "plan" while the frames are read, "propagate" while strokes are
+    carried (frames of shots with nothing to carry count as done at once).
     """
     from .video import CutDetector
 
@@ -121,7 +123,7 @@ def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
         sizes.append(lineart.size)
         wsizes.append(wsize)
         if progress:
-            progress(index + 1, max(total, index + 1))
+            progress("plan", index + 1, max(total, index + 1))
     if not frames:
         raise InputError("no frames to colour")
     if keyframes is None:
@@ -136,6 +138,10 @@ def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
         if strokes[..., 3].any():
             _save(workdir / "strokes" / f"{index:06d}.png", strokes)
 
+    def propagated(done: int) -> None:
+        if progress:
+            progress("propagate", done, len(frames))
+
     for shot in shots:
         keys = {i - shot.start: s for i, s in key_strokes.items() if i in shot}
         if not keys:
@@ -143,8 +149,7 @@ def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
                 raise InputError(f"shot at frames {frames[shot.start].label}..{frames[shot.stop - 1].label} has no "
                                  "hints; add a hint there or pass --on-missing-hints auto")
             plan.unhinted_shots.append(shot)
-            continue
-        if options.propagate and len(shot) > 1:
+        elif options.propagate and len(shot) > 1:
             from .propagate import propagate_hints
 
             if len({wsizes[i] for i in shot}) > 1:
@@ -152,10 +157,12 @@ def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
             # coverages are read from disk as propagation reaches them, strokes written as they are final:
             # memory follows the longest stretch between keyframes, not the shot
             propagate_hints(_ShotCoverage(plan, shot), keys,
-                            on_frame=lambda j, strokes, shot=shot: keep(shot.start + j, strokes))
+                            on_frame=lambda j, strokes, shot=shot: keep(shot.start + j, strokes),
+                            progress=lambda done, shot=shot: propagated(shot.start + done))
         else:
             for j, strokes in keys.items():
                 keep(shot.start + j, strokes)
+        propagated(shot.stop)
     return plan
 
 

@@ -35,7 +35,7 @@ def contact_sheet(source: Path | str, hints: Sequence[HintSpec | str | Path], ou
     path = Path(source)
     frame_source = VideoSource.open(path) if path.is_file() and is_video_path(path) else FolderSource.open(path)
     plan = build_plan(frame_source, hints, PlanOptions(short_side=short_side, propagate=propagate),
-                      progress=(lambda d, t: progress("plan", d, t)) if progress else None, keep_coverage=True)
+                      progress=progress, keep_coverage=True)
     try:
         unhinted = {i for shot in plan.unhinted_shots for i in shot}
         tiles = []

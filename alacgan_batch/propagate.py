@@ -17,7 +17,15 @@ from scipy.ndimage import find_objects
 from skimage.measure import label as label_components
 
 from .errors import InputError
-from .regions import STROKE_ALPHA, _check_coverage, _rgb_code, _stroke_mask, assign_lines, region_fill, segment_regions
+from .regions import (
+    STROKE_ALPHA,
+    _check_coverage,
+    _rgb_code,
+    _stroke_mask,
+    assign_lines,
+    region_stroke_colors,
+    segment_regions,
+)
 from .sequence import LINE_THRESHOLD
 
 _MIN_FEATURE_CLIP = 16.0  # px: distance-transform clip, raised for big frames (see _line_feature)
@@ -355,17 +363,6 @@ def _stroked_regions(strokes: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return stroked
 
 
-def _colored_regions(labels: np.ndarray, strokes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per region of `labels`: (colour (N, 3) uint8, has a colour (N,) bool), from the strokes in it."""
-    fill, filled = region_fill(labels, strokes)
-    n = int(labels.max()) + 1
-    color = np.zeros((n, 3), np.uint8)
-    colored = np.zeros(n, bool)
-    colored[labels[filled]] = True
-    color[labels[filled]] = fill[filled]
-    return color, colored
-
-
 def _paint_cores(strokes: np.ndarray, labels: np.ndarray, source: np.ndarray, color: np.ndarray) -> np.ndarray:
     """Strokes plus, in each region r with source[r] >= 0, its core painted color[source[r]].
 
@@ -435,7 +432,7 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
     the region's core (pixels at least half its inner radius from its lines), so it never touches a line.
     """
     has_strokes = _stroked_regions(strokes, labels_target)
-    source_color, source_colored = _colored_regions(labels_source, strokes_source)
+    source_color, source_colored = region_stroke_colors(labels_source, strokes_source)
     carried = track_regions(labels_target, labels_source, flow_bwd, flow_fwd, area, only=~has_strokes)
     carried[carried >= 0] = np.where(source_colored[carried[carried >= 0]], carried[carried >= 0], -1)
     return _paint_cores(strokes, labels_target, carried, source_color)
@@ -468,7 +465,7 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
     area_target = np.bincount(labels_target.ravel(), minlength=n_target)
     lost = np.flatnonzero(~has_strokes & (area_target >= 4) & (area_target <= LOST_REGION_MAX_SHARE * height * width))
     lost = lost[lost > 0]
-    source_color, source_colored = _colored_regions(labels_source, strokes_source)
+    source_color, source_colored = region_stroke_colors(labels_source, strokes_source)
     if not len(lost) or not source_colored.any():
         return strokes
     area_source = np.bincount(labels_source.ravel(), minlength=len(source_colored))
@@ -539,7 +536,9 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
     take part in the sweep and the matching: their own strokes stay exactly as drawn, and a region the
     artist left without strokes there may take the colour it has in the frame beside it (a part hinted on
     one keyframe only keeps its colour on the other).
-    `progress(done)` is called with the number of finished frames each time one is finished.
+    `progress(done)` is called with the number of finished frames each time one is finished, and between
+    two keyframes also as the chains advance (each step counts half a frame), so it never stalls for a long
+    stretch; it never goes down and ends at n.
 
     Memory: `coverages` is read by index, only while its stretch of the shot is worked on, so it may be a
     lazy sequence (the plan's files on disk). With `on_frame(index, strokes)` each frame's strokes are
@@ -569,7 +568,13 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
         _check_hint(key_hints[k], shape, f"hint strokes of frame {k}")
 
     results: list[np.ndarray | None] | None = [None] * n if on_frame is None else None
-    done = 0
+    done = reported = 0
+
+    def report(count: int) -> None:  # never backwards: chains report ahead of the frames they finish
+        nonlocal reported
+        if progress is not None and count > reported:
+            reported = count
+            progress(count)
 
     def finish(i: int, strokes: np.ndarray) -> None:
         nonlocal done
@@ -578,8 +583,7 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
         else:
             results[i] = strokes
         done += 1
-        if progress is not None:
-            progress(done)
+        report(done)
 
     if not keys:
         for i in range(n):
@@ -647,8 +651,21 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
         forget(lambda j, i=i: j <= i or j == keys[0])  # keys[0] starts the next walk too
     forget(lambda j: j >= keys[0])
     for k1, k2 in zip(keys, keys[1:], strict=False):
-        forward = dict(walk(k1, k2))
-        backward = dict(walk(k2, k1))  # reuses the forward chain's flows (computed both ways at once)
+        # the frames between two keyframes are final only once both chains are through; each chain step
+        # counts half a frame on the way there
+        steps = 0
+
+        def chain(start: int, stop: int, base: int = done) -> dict[int, np.ndarray]:
+            nonlocal steps
+            reached = {}
+            for i, strokes in walk(start, stop):
+                reached[i] = strokes
+                steps += 1
+                report(base + steps // 2)
+            return reached
+
+        forward = chain(k1, k2)
+        backward = chain(k2, k1)  # reuses the forward chain's flows (computed both ways at once)
         merged = {i: _merge(forward[i], backward[i], labels_of(i)) if i - k1 <= k2 - i
                   else _merge(backward[i], forward[i], labels_of(i)) for i in range(k1 + 1, k2)}
         del forward, backward

@@ -277,12 +277,11 @@ def snap_to_palette(color: np.ndarray, labels: np.ndarray,
     return out
 
 
-def region_fill(labels: np.ndarray, hint_rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The flat engine: (HxWx3 uint8 colour, HxW bool filled) from region labels and RGBA hint strokes.
+def region_stroke_colors(labels: np.ndarray, hint_rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per region: (colour (N+1)x3 uint8, has strokes (N+1,) bool) from the RGBA hint strokes in it.
 
-    Every region (label > 0) holding stroke pixels is filled with its strokes' colour (the colour with
-    the most pixels there when several); regions without strokes and line pixels stay unfilled (black,
-    False). Ties between colours go to the smaller colour value, so the result is deterministic.
+    A region's colour is its strokes' colour (the colour with the most pixels there when several; ties go
+    to the smaller colour value, so the result is deterministic). Label 0 (lines) never has one.
     """
     labels = np.asarray(labels)
     hint_rgba = np.asarray(hint_rgba)
@@ -304,6 +303,17 @@ def region_fill(labels: np.ndarray, hint_rgba: np.ndarray) -> tuple[np.ndarray, 
         winners = order[first]
         region_color[pair_label[winners]] = _unpack_code(pairs[winners] & 0xFFFFFF)
         has_color[pair_label[winners]] = True
+    return region_color, has_color
+
+
+def region_fill(labels: np.ndarray, hint_rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The flat engine: (HxWx3 uint8 colour, HxW bool filled) from region labels and RGBA hint strokes.
+
+    Every region (label > 0) holding stroke pixels is filled with its strokes' colour (region_stroke_colors);
+    regions without strokes and line pixels stay unfilled (black, False).
+    """
+    region_color, has_color = region_stroke_colors(labels, hint_rgba)
+    labels = np.asarray(labels)
     filled = has_color[labels]
     out = region_color[labels]
     out[~filled] = 0

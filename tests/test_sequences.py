@@ -59,3 +59,18 @@ def test_stabilized_network_flickers_less_and_a_resumed_run_gives_the_same_frame
     resumed = colour(True, resume=True)
     for i in range(frames):
         assert np.abs(resumed[i].astype(int) - held[i]).max() <= 1, f"frame {i + 1}"
+
+
+def test_the_plan_reports_reading_and_propagation_as_two_phases(tmp_path):
+    shot = synth.make_shot(1_100_000_002, n_frames=6, size=(128, 128), keyframes=(0, -1))
+    synth.write_shot(shot, tmp_path)
+    calls: list[tuple[str, int, int]] = []
+    plan = build_plan(FolderSource.open(tmp_path / "lineart"), [tmp_path / "hints"], PlanOptions(short_side=0),
+                      progress=lambda phase, done, total: calls.append((phase, done, total)))
+    plan.cleanup()
+    phases = [c[0] for c in calls]
+    assert phases == sorted(phases, key=["plan", "propagate"].index)  # every frame read before carrying starts
+    for phase in ("plan", "propagate"):
+        done = [d for p, d, t in calls if p == phase]
+        assert done == sorted(done) and done[-1] == 6 and {t for p, _, t in calls if p == phase} == {6}
+    assert len([p for p in phases if p == "propagate"]) >= 6  # frame by frame, not once at the end
