@@ -74,3 +74,20 @@ def test_the_plan_reports_reading_and_propagation_as_two_phases(tmp_path):
         done = [d for p, d, t in calls if p == phase]
         assert done == sorted(done) and done[-1] == 6 and {t for p, _, t in calls if p == phase} == {6}
     assert len([p for p in phases if p == "propagate"]) >= 6  # frame by frame, not once at the end
+
+
+def test_the_stabilizer_starts_afresh_at_a_cut(tmp_path):
+    # two shots in one folder: the first frame after the cut owes nothing to the shot before it
+    for n, seed in enumerate((1_100_000_004, 1_100_000_007)):
+        shot = synth.make_shot(seed, n_frames=4, size=(256, 256), keyframes=(0, -1), occlusion=False)
+        synth.write_shot(shot, tmp_path, start=1 + 4 * n)
+    outputs = {}
+    for stabilize in (True, False):
+        out = tmp_path / f"out-{stabilize}"
+        summary = Colorizer(short_side=0, device="cpu", stabilize=stabilize, detect_cuts=True).colorize_sequence(
+            tmp_path / "lineart", [tmp_path / "hints"], out)
+        assert summary.shots == 2
+        outputs[stabilize] = [read_image(out / f"shot.{i:04d}.png") for i in range(1, 9)]
+    held, raw = outputs[True], outputs[False]
+    assert np.array_equal(held[0], raw[0]) and np.array_equal(held[4], raw[4])  # each shot's first frame
+    assert not np.array_equal(held[5], raw[5])  # ... and after it the stabilizer is at work again
