@@ -191,9 +191,8 @@ def video(
     """Colour a video; `@N` on a hint counts frames from 0. Shot cuts stop hint propagation."""
     settings = _colorizer_settings(preset, {
         "engine": engine, "background": background, "flatten": flatten, "stabilize": stabilize,
-        "on_missing_hints": on_missing_hints,
-        "detect_cuts": cuts,
-        "device": device, "batch_size": batch_size, "precision": precision, "short_side": short_side})
+        "on_missing_hints": on_missing_hints, "detect_cuts": cuts, "device": device, "batch_size": batch_size,
+        "precision": precision, "short_side": short_side})
     run = {"codec": codec, "crf": crf, "overwrite": overwrite}
     _run_colorize(input, hints, output, weights, i2v, settings, run, as_json)
 

@@ -434,7 +434,7 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
     has_strokes = _stroked_regions(strokes, labels_target)
     source_color, source_colored = region_stroke_colors(labels_source, strokes_source)
     carried = track_regions(labels_target, labels_source, flow_bwd, flow_fwd, area, only=~has_strokes)
-    carried[carried >= 0] = np.where(source_colored[carried[carried >= 0]], carried[carried >= 0], -1)
+    carried[~source_colored[np.maximum(carried, 0)]] = -1  # tracked to a region without colour: nothing to carry
     return _paint_cores(strokes, labels_target, carried, source_color)
 
 

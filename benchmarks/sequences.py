@@ -9,7 +9,8 @@ frames (metrics.py, CIE76 deltaE, paper pixels only):
 - flicker: mean deltaE of a region's median colour between consecutive frames;
 - seconds per frame for the whole pipeline (plan + colour + write).
 
-    python benchmarks/sequences.py [--engines flat,network,network+flatten,hybrid] [--shots 16] [--frames 12,24]
+    python benchmarks/sequences.py [--engines flat,network,network+nostabilize,network+flatten,hybrid]
+        [--shots 16] [--frames 12,24]
 
 An engine name may carry options after "+": "network+flatten" (--flatten), "network+nostabilize"
 (--no-stabilize: the network's colours as they come, frame by frame).
