@@ -32,6 +32,7 @@ _MIN_FEATURE_CLIP = 16.0  # px: distance-transform clip, raised for big frames (
 
 # 8 neighbours, nearest first: where a splat leaves a one-pixel hole, it takes a neighbour's stroke
 _NEIGHBOURS = ((0, -1), (0, 1), (-1, 0), (1, 0), (-1, -1), (-1, 1), (1, -1), (1, 1))
+_COUNT_PAIRS_MAX = 1 << 22  # region pairs counted in a dense table up to this many (32 MiB of int64)
 
 
 def _check_hint(hint_rgba: np.ndarray, shape: tuple[int, ...], what: str = "hint strokes") -> np.ndarray:
@@ -208,14 +209,37 @@ def _snap_to_regions(comp: np.ndarray, labels: np.ndarray) -> None:
     comp[ys[~keep], xs[~keep]] = 0
 
 
+def _count_pairs(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """np.unique(keys, return_counts=True) for non-negative keys below `size`, by counting when that is cheap.
+
+    Region-pair keys (a * n_b + b) span a small range; a bincount is linear where sorting is not.
+    """
+    if size > _COUNT_PAIRS_MAX:
+        return np.unique(keys, return_counts=True)
+    counts = np.bincount(keys, minlength=size)
+    present = np.flatnonzero(counts)
+    return present, counts[present]
+
+
+def _back_projection(flow_bwd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each target pixel comes from by the backward flow, rounded -> (flat source index, clipped to the
+    frame; inside: whether it lies in the frame), both HxW."""
+    height, width = flow_bwd.shape[:2]
+    sx = np.rint(np.arange(width) + flow_bwd[..., 0])  # float64, as the stroke pixels' own positions
+    sy = np.rint(np.arange(height)[:, None] + flow_bwd[..., 1])
+    inside = (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
+    flat = np.clip(sy, 0, height - 1).astype(np.intp) * width + np.clip(sx, 0, width - 1).astype(np.intp)
+    return flat, inside
+
+
 def _regions_correspond(labels_source: np.ndarray, labels_target: np.ndarray, flow_fwd: np.ndarray,
                         flow_bwd: np.ndarray, ys: np.ndarray, xs: np.ndarray, ry: np.ndarray, rx: np.ndarray,
-                        ok: np.ndarray, fb_tolerance: float, min_share: float) -> np.ndarray:
+                        fb_tolerance: float, min_share: float) -> np.ndarray:
     """Per stroke pixel: does the target region it lands in come (by the backward flow) from its source region?
 
     Catches occlusions the pixelwise forward-backward check misses: on line drawings an occluder's flat
-    interior can look like the occluded shape's, so both flows may agree on a wrong match. Each receiving
-    target region is followed back pixel by pixel (round trips only); a stroke pixel is kept if at least
+    interior can look like the occluded shape's, so both flows may agree on a wrong match. Each target
+    region is followed back pixel by pixel (round trips only); a stroke pixel is kept if at least
     `min_share` of its landing region comes from the region the pixel left. A moved or split region comes
     wholly from it; an occluder or a newly opened gap comes from elsewhere. (A small region merged into a
     big one fails too: its strokes are dropped rather than risk a wrong colour.)
@@ -225,36 +249,30 @@ def _regions_correspond(labels_source: np.ndarray, labels_target: np.ndarray, fl
         # a keyframe stroke drawn over a line: count it for the nearest region
         src = assign_lines(labels_source)[ys, xs].astype(np.int64)
     dst = labels_target[ry, rx].astype(np.int64)
-    h, w = labels_target.shape
     n_target = int(labels_target.max()) + 1
     n_source = int(labels_source.max()) + 1
-    is_receiving = np.zeros(n_target, bool)
-    is_receiving[dst[ok]] = True
-    ty, tx = np.nonzero(is_receiving[labels_target])
-    back = flow_bwd[ty, tx]
-    sx = np.rint(tx + back[:, 0]).astype(np.intp)
-    sy = np.rint(ty + back[:, 1]).astype(np.intp)
-    trip = (sx >= 0) & (sx < w) & (sy >= 0) & (sy < h)
+    # whole frames at once: elementwise work and flat gathers cost less than picking the receiving regions
+    flat, trip = _back_projection(flow_bwd)
+    there = flow_fwd.reshape(-1, 2)[flat]
     # where the two flows disagree the back-projection says nothing about where the region came from
-    there = flow_fwd[sy[trip], sx[trip]]
-    trip[trip] = np.hypot(back[trip, 0] + there[:, 0], back[trip, 1] + there[:, 1]) <= fb_tolerance
-    came_from = np.zeros(len(ty), np.int64)
-    came_from[trip] = labels_source[sy[trip], sx[trip]]
-    t_lab = labels_target[ty, tx].astype(np.int64)
-    pairs, counts = np.unique(t_lab * n_source + came_from, return_counts=True)
-    shares = counts / np.bincount(t_lab, minlength=n_target)[pairs // n_source]
+    trip &= np.hypot(flow_bwd[..., 0] + there[..., 0], flow_bwd[..., 1] + there[..., 1]) <= fb_tolerance
+    came_from = np.where(trip, labels_source.ravel()[flat], 0).astype(np.int64)
+    t_lab = labels_target.astype(np.int64)
+    pairs, counts = _count_pairs((t_lab * n_source + came_from).ravel(), n_target * n_source)
+    shares = counts / np.bincount(t_lab.ravel(), minlength=n_target)[pairs // n_source]
     keys = dst * n_source + src
     at = np.minimum(np.searchsorted(pairs, keys), len(pairs) - 1)
     return (pairs[at] == keys) & (shares[at] >= min_share)
 
 
 def _rgba(code: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    out = np.zeros((*code.shape, 4), np.uint8)
-    out[..., 0] = (code >> 16) & 255
-    out[..., 1] = (code >> 8) & 255
-    out[..., 2] = code & 255
-    out[..., 3] = 255
-    out[~mask] = 0
+    code = np.where(mask, code, 0)  # masking the code first is cheaper than clearing 4 channels by mask
+    out = np.empty((*code.shape, 4), np.uint8)
+    out[..., 0] = code >> 16
+    out[..., 1] = code >> 8
+    out[..., 2] = code
+    out[..., 3] = mask
+    out[..., 3] *= 255
     return out
 
 
@@ -309,7 +327,7 @@ def warp_strokes(hint_rgba: np.ndarray, flow_fwd: np.ndarray, flow_bwd: np.ndarr
         ok &= labels_target[ry_c, rx_c] > 0
         if labels_source is not None and ok.any():
             ok &= _regions_correspond(labels_source, labels_target, flow_fwd, flow_bwd, ys, xs, ry_c, rx_c,
-                                      ok, fb_tolerance, region_share)
+                                      fb_tolerance, region_share)
     # several sources landing on one pixel: the last in raster order wins (deterministic)
     code[ry[ok], rx[ok]] = code_src[ys[ok], xs[ok]]
     comp[ry[ok], rx[ok]] = comp_src[ys[ok], xs[ok]]
@@ -392,14 +410,10 @@ def track_regions(labels_target: np.ndarray, labels_source: np.ndarray, flow_bwd
     REGION_CARRY_MEASURED of the target region. `only` (bool per target region) limits the work to those regions.
     Label 0 (lines) is never tracked.
     """
-    height, width = labels_target.shape
     n_target = int(labels_target.max()) + 1
     n_source = int(labels_source.max()) + 1
     tracked = np.full(n_target, -1, np.int64)
-    ys, xs = np.mgrid[0:height, 0:width]
-    sx = np.clip(np.rint(xs + flow_bwd[..., 0]), 0, width - 1).astype(np.intp)
-    sy = np.clip(np.rint(ys + flow_bwd[..., 1]), 0, height - 1).astype(np.intp)
-    origin = labels_source[sy, sx]
+    origin = labels_source.ravel()[_back_projection(flow_bwd)[0]]  # off the frame: the nearest edge pixel
     valid = labels_target > 0
     if only is not None:
         valid &= only[labels_target]
@@ -410,7 +424,8 @@ def track_regions(labels_target: np.ndarray, labels_source: np.ndarray, flow_bwd
         measured = np.bincount(labels_target[valid].ravel(), minlength=n_target)
     if not valid.any():
         return tracked
-    pairs, counts = np.unique(labels_target[valid].astype(np.int64) * n_source + origin[valid], return_counts=True)
+    pairs, counts = _count_pairs(labels_target[valid].astype(np.int64) * n_source + origin[valid],
+                                 n_target * n_source)
     target, source = pairs // n_source, pairs % n_source
     area_source = np.bincount(labels_source.ravel(), minlength=n_source)
     ratio = area_target[target] / np.maximum(area_source[source], 1)
@@ -496,13 +511,14 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
             continue
         neighbours = np.unique(crop[cv2.dilate(ring.view(np.uint8), _RING) > 0])
         shifts = {(0, 0), region_flow(int(r))} | {region_flow(int(q)) for q in neighbours if q not in (0, r)}
-        shifts = sorted({(dx + a, dy + b) for dx, dy in shifts for a in (-1, 0, 1) for b in (-1, 0, 1)})
-        support = [near_source_line[np.clip(by + y0 + dy, 0, height - 1), np.clip(bx + x0 + dx, 0, width - 1)].mean()
-                   for dx, dy in shifts]
+        shifts = np.array(sorted({(dx + a, dy + b) for dx, dy in shifts for a in (-1, 0, 1) for b in (-1, 0, 1)}))
+        # every shift at once: one row of outline pixels per shift
+        support = near_source_line[np.clip(by + y0 + shifts[:, 1:], 0, height - 1),
+                                   np.clip(bx + x0 + shifts[:, :1], 0, width - 1)].mean(axis=1)
         best = int(np.argmax(support))  # first of equals: the shifts are sorted, so the result is deterministic
         if support[best] < MATCH_SUPPORT:
             continue
-        dx, dy = shifts[best]
+        dx, dy = (int(v) for v in shifts[best])
         ys, xs = np.nonzero(inside)
         landed = labels_source[np.clip(ys + y0 + dy, 0, height - 1), np.clip(xs + x0 + dx, 0, width - 1)]
         ids, counts = np.unique(landed, return_counts=True)
