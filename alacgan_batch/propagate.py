@@ -453,7 +453,9 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
     return _paint_cores(strokes, labels_target, carried, source_color)
 
 
-LOST_REGION_MAX_SHARE = 0.05  # regions up to this share of the frame are searched for (small parts that flow misses)
+LOST_REGION_MAX_SHARE = 0.05  # regions up to this share of the frame are tried at the shifts of flow around them
+MATCH_REACH = 1 / 8  # bigger ones are searched at every shift up to this share of the short side
+_MATCH_OUTLINE_SAMPLE = 400  # outline pixels scored per shift in that search
 MATCH_SUPPORT = 0.5  # share of a region's outline that must land on lines of the other frame
 MATCH_PURITY = 0.6  # share of the region that must land in one region of the other frame
 MATCH_AREA = (0.05, 20.0)  # target/source area ratio allowed (a region half hidden by an occluder is small)
@@ -463,7 +465,7 @@ _RING = np.ones((5, 5), np.uint8)  # 2 px around a region: its outline and what 
 def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_target: np.ndarray,
                        strokes_source: np.ndarray, labels_source: np.ndarray, coverage_source: np.ndarray,
                        flow_bwd: np.ndarray) -> np.ndarray:
-    """Give strokes to small regions still without any, by finding where their outline was in the other frame.
+    """Give strokes to regions still without any, by finding where their outline was in the other frame.
 
     Flow is smooth: next to an occluder that moves fast, it drags a small region along with the occluder, and
     the region's strokes are dropped or its colour is not carried. Such a region (up to LOST_REGION_MAX_SHARE
@@ -472,13 +474,15 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
     a line of the source frame; the best one, if at least MATCH_SUPPORT, takes the region to the source region
     holding MATCH_PURITY of it, whose colour it gets (area ratio within MATCH_AREA). The region keeping still
     beside a moving occluder keeps the lines of its far side, which the occluder's shift does not.
+    A bigger region without strokes is most often the fast occluder itself, which flow does not follow at all:
+    it is scored at every shift within MATCH_REACH of the short side (nearest its own flow among equals).
     flow_bwd: target -> source.
     """
     height, width = labels_target.shape
     n_target = int(labels_target.max()) + 1
     has_strokes = _stroked_regions(strokes, labels_target)
     area_target = np.bincount(labels_target.ravel(), minlength=n_target)
-    lost = np.flatnonzero(~has_strokes & (area_target >= 4) & (area_target <= LOST_REGION_MAX_SHARE * height * width))
+    lost = np.flatnonzero(~has_strokes & (area_target >= 4))
     lost = lost[lost > 0]
     source_color, source_colored = region_stroke_colors(labels_source, strokes_source)
     if not len(lost) or not source_colored.any():
@@ -511,11 +515,25 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
             continue
         neighbours = np.unique(crop[cv2.dilate(ring.view(np.uint8), _RING) > 0])
         shifts = {(0, 0), region_flow(int(r))} | {region_flow(int(q)) for q in neighbours if q not in (0, r)}
-        shifts = np.array(sorted({(dx + a, dy + b) for dx, dy in shifts for a in (-1, 0, 1) for b in (-1, 0, 1)}))
+        if area_target[r] > LOST_REGION_MAX_SHARE * height * width:
+            # a big region lost by flow: an occluder sweeping across faster than flow follows; its outline is
+            # distinctive enough to search every shift within reach (a sample of it, for speed)
+            reach = max(8, round(MATCH_REACH * min(height, width)))
+            grid = np.arange(-reach, reach + 1)
+            shifts = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)
+            step = max(1, len(by) // _MATCH_OUTLINE_SAMPLE)
+            by, bx = by[::step], bx[::step]
+            own = np.array(region_flow(int(r)))
+        else:
+            shifts = np.array(sorted({(dx + a, dy + b) for dx, dy in shifts for a in (-1, 0, 1) for b in (-1, 0, 1)}))
+            own = None
         # every shift at once: one row of outline pixels per shift
         support = near_source_line[np.clip(by + y0 + shifts[:, 1:], 0, height - 1),
                                    np.clip(bx + x0 + shifts[:, :1], 0, width - 1)].mean(axis=1)
         best = int(np.argmax(support))  # first of equals: the shifts are sorted, so the result is deterministic
+        if own is not None:  # of equally good shifts (a plain bar fits anywhere along itself), the one nearest flow
+            top = np.flatnonzero(support == support[best])
+            best = int(top[np.argmin(np.abs(shifts[top] - own).sum(1))])
         if support[best] < MATCH_SUPPORT:
             continue
         dx, dy = (int(v) for v in shifts[best])

@@ -378,6 +378,27 @@ def test_a_small_region_dragged_by_an_occluders_flow_is_matched_as_a_whole():
     assert not _pixels(unmatched, RED).any()
 
 
+def test_a_big_occluder_that_flow_does_not_follow_is_found_by_its_outline():
+    # the bar (16% of the frame) jumps 16 px; flow says nothing moved, as DIS says of a plain fast bar
+    source, target = _bar_and_box(40), _bar_and_box(56)
+    labels_source, labels_target = segment_regions(source), segment_regions(target)
+    bar_target = labels_target[80, 71]
+    assert (labels_target == bar_target).mean() > propagate.LOST_REGION_MAX_SHARE
+    strokes_source = _stroke((118, 68), RED, 4) + _stroke((55, 80), BLUE, 5)  # the box, and the bar
+    kept = _stroke((118, 68), RED, 4)  # the box kept its strokes; the bar lost all of its
+    flow_bwd = np.zeros((SIZE, SIZE, 2), np.float32)
+    matched = propagate.match_lost_regions(kept, labels_target, target, strokes_source, labels_source, source,
+                                           flow_bwd)
+    got = _pixels(matched, BLUE)
+    assert got.sum() > 100 and set(np.unique(labels_target[got])) == {bar_target}
+    assert np.array_equal(matched[_pixels(kept)], kept[_pixels(kept)])
+    # beyond MATCH_REACH (1/8 of the short side: 20 px here) it is not searched for
+    far = _bar_and_box(70)
+    labels_far = segment_regions(far)
+    missed = propagate.match_lost_regions(kept, labels_far, far, strokes_source, labels_source, source, flow_bwd)
+    assert not _pixels(missed, BLUE).any()
+
+
 def test_a_keyframe_keeps_its_strokes_and_a_part_hinted_only_on_the_other_keyframe_gets_its_colour():
     frames = [_drawing() for _ in range(3)]
     labels = segment_regions(frames[0])
