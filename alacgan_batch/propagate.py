@@ -222,8 +222,8 @@ def _count_pairs(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _back_projection(flow_bwd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each target pixel comes from by the backward flow, rounded -> (flat source index, clipped to the
-    frame; inside: whether it lies in the frame), both HxW."""
+    """Where each target pixel comes from by the backward flow, rounded -> HxW flat index of that source pixel
+    (clipped to the frame) and HxW bool: whether it lies inside the frame."""
     height, width = flow_bwd.shape[:2]
     sx = np.rint(np.arange(width) + flow_bwd[..., 0])  # float64, as the stroke pixels' own positions
     sy = np.rint(np.arange(height)[:, None] + flow_bwd[..., 1])
@@ -513,8 +513,6 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
         by, bx = np.nonzero(ring & target_lines[y0:y1, x0:x1])
         if len(by) < 8:  # too little outline to match
             continue
-        neighbours = np.unique(crop[cv2.dilate(ring.view(np.uint8), _RING) > 0])
-        shifts = {(0, 0), region_flow(int(r))} | {region_flow(int(q)) for q in neighbours if q not in (0, r)}
         if area_target[r] > LOST_REGION_MAX_SHARE * height * width:
             # a big region lost by flow: an occluder sweeping across faster than flow follows; its outline is
             # distinctive enough to search every shift within reach (a sample of it, for speed)
@@ -525,7 +523,9 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
             by, bx = by[::step], bx[::step]
             own = np.array(region_flow(int(r)))
         else:
-            shifts = np.array(sorted({(dx + a, dy + b) for dx, dy in shifts for a in (-1, 0, 1) for b in (-1, 0, 1)}))
+            neighbours = np.unique(crop[cv2.dilate(ring.view(np.uint8), _RING) > 0])
+            flows = {(0, 0), region_flow(int(r))} | {region_flow(int(q)) for q in neighbours if q not in (0, r)}
+            shifts = np.array(sorted({(dx + a, dy + b) for dx, dy in flows for a in (-1, 0, 1) for b in (-1, 0, 1)}))
             own = None
         # every shift at once: one row of outline pixels per shift
         support = near_source_line[np.clip(by + y0 + shifts[:, 1:], 0, height - 1),
