@@ -378,7 +378,7 @@ def test_a_small_region_dragged_by_an_occluders_flow_is_matched_as_a_whole():
     assert not _pixels(unmatched, RED).any()
 
 
-def test_a_big_occluder_that_flow_does_not_follow_is_found_by_its_outline():
+def test_a_big_occluder_that_flow_does_not_follow_is_found_by_its_outline(monkeypatch):
     # the bar (16% of the frame) jumps 16 px; flow says nothing moved, as DIS says of a plain fast bar
     source, target = _bar_and_box(40), _bar_and_box(56)
     labels_source, labels_target = segment_regions(source), segment_regions(target)
@@ -397,6 +397,11 @@ def test_a_big_occluder_that_flow_does_not_follow_is_found_by_its_outline():
     labels_far = segment_regions(far)
     missed = propagate.match_lost_regions(kept, labels_far, far, strokes_source, labels_source, source, flow_bwd)
     assert not _pixels(missed, BLUE).any()
+    # the wide search asks for more support than the few-shift match: here a perfect fit, so only > 1 refuses it
+    monkeypatch.setattr(propagate, "MATCH_SUPPORT_WIDE", 1.01)
+    refused = propagate.match_lost_regions(kept, labels_target, target, strokes_source, labels_source, source,
+                                           flow_bwd)
+    assert not _pixels(refused, BLUE).any()
 
 
 def test_a_keyframe_keeps_its_strokes_and_a_part_hinted_only_on_the_other_keyframe_gets_its_colour():
