@@ -459,10 +459,25 @@ MATCH_REACH = 1 / 8  # bigger ones are searched at every shift up to this share 
 # occluders all matched at >= 0.8: the same strokes with 0.5 or 0.8 on 32 held-out shots)
 MATCH_SUPPORT_WIDE = 0.8
 _MATCH_OUTLINE_SAMPLE = 400  # outline pixels scored per shift in that search
+_SHIFT_BLOCK = 1024  # shifts scored together (a 1024-shift block of 400 pixels: 3 MiB of indices per axis)
 MATCH_SUPPORT = 0.5  # share of a region's outline that must land on lines of the other frame
 MATCH_PURITY = 0.6  # share of the region that must land in one region of the other frame
 MATCH_AREA = (0.05, 20.0)  # target/source area ratio allowed (a region half hidden by an occluder is small)
 _RING = np.ones((5, 5), np.uint8)  # 2 px around a region: its outline and what lies just outside
+
+
+def _outline_support(near_line: np.ndarray, ys: np.ndarray, xs: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Per shift (dx, dy) of `shifts` (Sx2 int): the share of outline pixels (ys, xs) that land where near_line.
+
+    A block of shifts at a time, one row of outline pixels per shift: few gathers, bounded memory.
+    """
+    height, width = near_line.shape
+    support = np.empty(len(shifts))
+    for start in range(0, len(shifts), _SHIFT_BLOCK):
+        block = shifts[start:start + _SHIFT_BLOCK]
+        support[start:start + len(block)] = near_line[np.clip(ys + block[:, 1:], 0, height - 1),
+                                                      np.clip(xs + block[:, :1], 0, width - 1)].mean(axis=1)
+    return support
 
 
 def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_target: np.ndarray,
@@ -531,9 +546,7 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
             flows = {(0, 0), region_flow(int(r))} | {region_flow(int(q)) for q in neighbours if q not in (0, r)}
             shifts = np.array(sorted({(dx + a, dy + b) for dx, dy in flows for a in (-1, 0, 1) for b in (-1, 0, 1)}))
             own = None
-        # every shift at once: one row of outline pixels per shift
-        support = near_source_line[np.clip(by + y0 + shifts[:, 1:], 0, height - 1),
-                                   np.clip(bx + x0 + shifts[:, :1], 0, width - 1)].mean(axis=1)
+        support = _outline_support(near_source_line, by + y0, bx + x0, shifts)
         best = int(np.argmax(support))  # first of equals: the shifts are sorted, so the result is deterministic
         if own is not None:  # of equally good shifts (a plain bar fits anywhere along itself), the one nearest flow
             top = np.flatnonzero(support == support[best])
