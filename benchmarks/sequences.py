@@ -1,6 +1,6 @@
 """Sequence quality: hints propagated over held-out procedural shots, coloured through the real pipeline.
 
-For each shot (seeds >= 1.1 * 10^9, never used in training) the first and last frames carry the hint strokes
+For each shot (seeds from 1.1 * 10^9 on; training uses seeds < 10^6) the first and last frames carry the hint strokes
 an artist would draw; every frame is coloured by `Colorizer.colorize_sequence` and scored on the in-between
 frames (metrics.py, CIE76 deltaE, paper pixels only):
 
@@ -10,7 +10,9 @@ frames (metrics.py, CIE76 deltaE, paper pixels only):
 - seconds per frame for the whole pipeline (plan + colour + write).
 
     python benchmarks/sequences.py [--engines flat,network,network+nostabilize,network+flatten,hybrid]
-        [--shots 16] [--frames 12,24]
+        [--shots 16] [--frames 12,24] [--first-seed 1100000000]
+
+--first-seed picks another set of held-out shots (the README also quotes 1200000100).
 
 An engine name may carry options after "+": "network+flatten" (--flatten), "network+nostabilize"
 (--no-stabilize: the network's colours as they come, frame by frame).
@@ -36,6 +38,7 @@ from alacgan_batch.pipeline import Colorizer  # noqa: E402
 from alacgan_batch.plan import PlanOptions, build_plan  # noqa: E402
 from alacgan_batch.sequence import read_image  # noqa: E402
 from alacgan_batch.sources import FolderSource  # noqa: E402
+from alacgan_batch.train.data import TRAIN_SEED_LIMIT  # noqa: E402
 
 SEQ_SEED_BASE = 1_100_000_000
 GOALS = {"flat": 0.90, "network": 0.85, "propagation": 0.95, "flicker": 2.0}
@@ -70,7 +73,8 @@ def score_shot(colorizer: Colorizer, seed: int, frames: int, size: int) -> dict:
             "seconds_per_frame": seconds}
 
 
-def run(engine: str, shots: int, frames: int, size: int, weights: Path | None = None) -> dict:
+def run(engine: str, shots: int, frames: int, size: int, weights: Path | None = None,
+        first_seed: int = SEQ_SEED_BASE) -> dict:
     # short_side 0: score at the shots' own size (the synth shots are drawn at the training scale)
     name, *extras = engine.split("+")
     unknown = set(extras) - {"flatten", "nostabilize"}
@@ -78,7 +82,7 @@ def run(engine: str, shots: int, frames: int, size: int, weights: Path | None = 
         raise SystemExit(f"unknown engine option(s) {', '.join(sorted(unknown))} in {engine!r}")
     colorizer = Colorizer(weights=weights, engine=name, short_side=0, device="cpu", flatten="flatten" in extras,
                           stabilize="nostabilize" not in extras)
-    rows = [score_shot(colorizer, SEQ_SEED_BASE + n, frames, size) for n in range(shots)]
+    rows = [score_shot(colorizer, first_seed + n, frames, size) for n in range(shots)]
     keys = ("region_accuracy", "propagation_accuracy", "flicker", "seconds_per_frame")
     return {"engine": engine, "shots": shots, "frames": frames, "size": size,
             **{k: float(np.nanmean([r[k] for r in rows])) for k in keys}, "rows": rows}
@@ -91,9 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", default="12,24")
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--weights", type=Path)
+    parser.add_argument("--first-seed", type=int, default=SEQ_SEED_BASE,
+                        help=f"seed of the first shot (held out: >= {TRAIN_SEED_LIMIT})")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    results = [run(engine, args.shots, int(frames), args.size, args.weights)
+    if args.first_seed < TRAIN_SEED_LIMIT:
+        parser.error(f"--first-seed must be >= {TRAIN_SEED_LIMIT}: lower seeds are training frames")
+    results = [run(engine, args.shots, int(frames), args.size, args.weights, args.first_seed)
                for frames in args.frames.split(",") for engine in args.engines.split(",")]
     print(f"{'engine':<20} {'frames':>6} {'region acc':>10} {'propagation':>11} {'flicker dE':>10} {'s/frame':>8}")
     for r in results:
