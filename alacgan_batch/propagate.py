@@ -459,11 +459,19 @@ MATCH_REACH = 1 / 8  # bigger ones are searched at every shift up to this share 
 # occluders all matched at >= 0.8: the same strokes with 0.5 or 0.8 on 32 held-out shots)
 MATCH_SUPPORT_WIDE = 0.8
 _MATCH_OUTLINE_SAMPLE = 400  # outline pixels scored per shift in that search
+OUTLINE_MIN_SPREAD = 3.0  # px: a wide-searched outline must be more than one straight line (its width, 1 std)
 _SHIFT_BLOCK = 1024  # shifts scored together (a 1024-shift block of 400 pixels: 3 MiB of indices per axis)
 MATCH_SUPPORT = 0.5  # share of a region's outline that must land on lines of the other frame
 MATCH_PURITY = 0.6  # share of the region that must land in one region of the other frame
 MATCH_AREA = (0.05, 20.0)  # target/source area ratio allowed (a region half hidden by an occluder is small)
 _RING = np.ones((5, 5), np.uint8)  # 2 px around a region: its outline and what lies just outside
+
+
+def _straight(ys: np.ndarray, xs: np.ndarray) -> bool:
+    """Do the points lie along one straight line (spread across their main direction under OUTLINE_MIN_SPREAD px)?"""
+    points = np.stack([xs, ys], 1).astype(np.float64)
+    spread = np.linalg.eigvalsh(np.cov(points, rowvar=False))  # variances along the two principal directions
+    return bool(np.sqrt(max(spread[0], 0.0)) < OUTLINE_MIN_SPREAD)
 
 
 def _outline_support(near_line: np.ndarray, ys: np.ndarray, xs: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -494,7 +502,8 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
     beside a moving occluder keeps the lines of its far side, which the occluder's shift does not.
     A bigger region without strokes is most often the fast occluder itself, which flow does not follow at all:
     it is scored at every shift within MATCH_REACH of the short side (nearest its own flow among equals) and
-    needs MATCH_SUPPORT_WIDE.
+    needs MATCH_SUPPORT_WIDE. One whose outline is a single straight line is left alone: that fits anywhere
+    along a parallel edge, such as the old place of the occluder beside it.
     flow_bwd: target -> source.
     """
     height, width = labels_target.shape
@@ -534,7 +543,11 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
             continue
         if area_target[r] > LOST_REGION_MAX_SHARE * height * width:
             # a big region lost by flow: an occluder sweeping across faster than flow follows; its outline is
-            # distinctive enough to search every shift within reach (a sample of it, for speed)
+            # distinctive enough to search every shift within reach (a sample of it, for speed). Not so an
+            # outline that is one straight line (a background strip beside a pillar): it fits anywhere along
+            # the pillar's old edges.
+            if _straight(by, bx):
+                continue
             reach = max(8, round(MATCH_REACH * min(height, width)))
             grid = np.arange(-reach, reach + 1)
             shifts = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)

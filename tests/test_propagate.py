@@ -404,6 +404,28 @@ def test_a_big_occluder_that_flow_does_not_follow_is_found_by_its_outline(monkey
     assert not _pixels(refused, BLUE).any()
 
 
+def _vertical_lines(*xs: int) -> np.ndarray:
+    img = np.full((SIZE, SIZE), 255, np.uint8)
+    for x in xs:
+        cv2.line(img, (x, 0), (x, SIZE - 1), 0, 2)
+    return 1.0 - img.astype(np.float32) / 255.0
+
+
+def test_a_big_region_outlined_by_one_straight_line_is_not_matched():
+    # the strip right of a pillar's edge: its outline, one straight line, fits the old pillar's edge as well
+    source, target = _vertical_lines(104, 150), _vertical_lines(120)
+    labels_source, labels_target = segment_regions(source), segment_regions(target)
+    green = (40, 200, 60)
+    strokes_source = _stroke((50, 80), green, 5) + _stroke((127, 80), BLUE, 5) + _stroke((155, 80), green, 2)
+    kept = _stroke((50, 80), green, 5)
+    strip = labels_target[80, 140]
+    assert (labels_target == strip).mean() > propagate.LOST_REGION_MAX_SHARE
+    flow_bwd = np.zeros((SIZE, SIZE, 2), np.float32)
+    matched = propagate.match_lost_regions(kept, labels_target, target, strokes_source, labels_source, source,
+                                           flow_bwd)
+    assert not _pixels(matched)[labels_target == strip].any()  # the pillar's blue would have been a guess
+
+
 def test_a_keyframe_keeps_its_strokes_and_a_part_hinted_only_on_the_other_keyframe_gets_its_colour():
     frames = [_drawing() for _ in range(3)]
     labels = segment_regions(frames[0])
