@@ -454,17 +454,18 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
 
 
 LOST_REGION_MAX_SHARE = 0.05  # regions up to this share of the frame are tried at the shifts of flow around them
-MATCH_REACH = 1 / 8  # bigger ones are searched at every shift up to this share of the short side
-# thousands of shifts tried: chance fits score higher, so the wide search asks more (the benchmark's fast
-# occluders all matched at >= 0.8: the same strokes with 0.5 or 0.8 on 32 held-out shots)
-MATCH_SUPPORT_WIDE = 0.8
-_MATCH_OUTLINE_SAMPLE = 400  # outline pixels scored per shift in that search
-OUTLINE_MIN_SPREAD = 3.0  # px: a wide-searched outline must be more than one straight line (its width, 1 std)
-_SHIFT_BLOCK = 1024  # shifts scored together (a 1024-shift block of 400 pixels: 3 MiB of indices per axis)
 MATCH_SUPPORT = 0.5  # share of a region's outline that must land on lines of the other frame
 MATCH_PURITY = 0.6  # share of the region that must land in one region of the other frame
 MATCH_AREA = (0.05, 20.0)  # target/source area ratio allowed (a region half hidden by an occluder is small)
 _RING = np.ones((5, 5), np.uint8)  # 2 px around a region: its outline and what lies just outside
+# Bigger regions (the wide search):
+MATCH_REACH = 1 / 8  # every shift up to this share of the short side is tried
+# thousands of shifts tried: chance fits score higher, so the wide search asks more (the benchmark's fast
+# occluders all matched at >= 0.8: the same strokes with 0.5 or 0.8 on 32 held-out shots)
+MATCH_SUPPORT_WIDE = 0.8
+OUTLINE_MIN_SPREAD = 3.0  # px: the outline must be more than one straight line (its width across, 1 std)
+_MATCH_OUTLINE_SAMPLE = 400  # outline pixels scored per shift
+_SHIFT_BLOCK = 1024  # shifts scored together (a 1024-shift block of 400 pixels: 3 MiB of indices per axis)
 
 
 def _straight(ys: np.ndarray, xs: np.ndarray) -> bool:
