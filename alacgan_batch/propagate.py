@@ -517,6 +517,9 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
     if not len(lost) or not source_colored.any():
         return strokes
     area_source = np.bincount(labels_source.ravel(), minlength=len(source_colored))
+    # a match needs a coloured source region holding MATCH_PURITY of the region within the area bounds: where
+    # there is none (a big region no keyframe hinted, left to the network), no shift is worth scoring
+    colored_areas = np.sort(area_source[1:][source_colored[1:]])
     near_source_line = cv2.distanceTransform((coverage_source < LINE_THRESHOLD).astype(np.uint8),
                                              cv2.DIST_L2, 3) <= ROUND_TRIP_TOLERANCE
     target_lines = coverage_target >= LINE_THRESHOLD
@@ -533,6 +536,10 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
 
     matched = np.full(n_target, -1, np.int64)
     for r in lost:
+        smallest = max(MATCH_PURITY, 1 / MATCH_AREA[1]) * area_target[r]
+        if np.searchsorted(colored_areas, smallest) == \
+                np.searchsorted(colored_areas, area_target[r] / MATCH_AREA[0], side="right"):
+            continue
         box = boxes[r - 1]
         y0, y1 = max(box[0].start - 4, 0), min(box[0].stop + 4, height)
         x0, x1 = max(box[1].start - 4, 0), min(box[1].stop + 4, width)

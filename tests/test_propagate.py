@@ -220,6 +220,15 @@ def test_frames_outside_the_keyframes_take_the_nearest_ones_strokes():
         assert got.sum() > 20 and (labels[i][got] == region).mean() >= 0.95
 
 
+def test_region_pair_counts_by_table_and_by_sorting_agree(monkeypatch):
+    keys = np.random.default_rng(3).integers(0, 500, 2000)
+    expected = np.unique(keys, return_counts=True)
+    for limit in (1 << 22, 0):  # a dense table, then the sorting fallback for key ranges too big for one
+        monkeypatch.setattr(propagate, "_COUNT_PAIRS_MAX", limit)
+        pairs, counts = propagate._count_pairs(keys, 500)
+        assert np.array_equal(pairs, expected[0]) and np.array_equal(counts, expected[1])
+
+
 def test_each_flow_is_computed_once(monkeypatch):
     calls: list[int] = []
     real = propagate._dis_flow
