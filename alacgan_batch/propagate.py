@@ -25,6 +25,7 @@ from .regions import (
     assign_lines,
     region_stroke_colors,
     segment_regions,
+    stroked_regions,
 )
 from .sequence import LINE_THRESHOLD
 
@@ -374,13 +375,6 @@ ROUND_TRIP_TOLERANCE = 1.5  # px, as warp_strokes' forward-backward check
 SWEEP_AREA = (0.05, 20.0)
 
 
-def _stroked_regions(strokes: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Per region of `labels`: does it hold any stroke pixel? (N,) bool."""
-    stroked = np.zeros(int(labels.max()) + 1, bool)
-    stroked[labels[_stroke_mask(strokes) & (labels > 0)]] = True
-    return stroked
-
-
 def _paint_cores(strokes: np.ndarray, labels: np.ndarray, source: np.ndarray, color: np.ndarray) -> np.ndarray:
     """Strokes plus, in each region r with source[r] >= 0, its core painted color[source[r]].
 
@@ -446,7 +440,7 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
     (track_regions, with `flow_fwd` and `area` as there) when that region is coloured. The carried stroke is
     the region's core (pixels at least half its inner radius from its lines), so it never touches a line.
     """
-    has_strokes = _stroked_regions(strokes, labels_target)
+    has_strokes = stroked_regions(labels_target, strokes)
     source_color, source_colored = region_stroke_colors(labels_source, strokes_source)
     carried = track_regions(labels_target, labels_source, flow_bwd, flow_fwd, area, only=~has_strokes)
     carried[~source_colored[np.maximum(carried, 0)]] = -1  # tracked to a region without colour: nothing to carry
@@ -509,7 +503,7 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
     """
     height, width = labels_target.shape
     n_target = int(labels_target.max()) + 1
-    has_strokes = _stroked_regions(strokes, labels_target)
+    has_strokes = stroked_regions(labels_target, strokes)
     area_target = np.bincount(labels_target.ravel(), minlength=n_target)
     lost = np.flatnonzero(~has_strokes & (area_target >= 4))
     lost = lost[lost > 0]

@@ -277,6 +277,17 @@ def snap_to_palette(color: np.ndarray, labels: np.ndarray,
     return out
 
 
+def stroked_regions(labels: np.ndarray, hint_rgba: np.ndarray) -> np.ndarray:
+    """Per region: does it hold any stroke pixel? (N+1,) bool; label 0 (lines) never does.
+
+    The cheap half of region_stroke_colors, for callers that need no colour vote.
+    """
+    labels = np.asarray(labels)
+    stroked = np.zeros(int(labels.max()) + 1 if labels.size else 1, bool)
+    stroked[labels[_stroke_mask(np.asarray(hint_rgba)) & (labels > 0)]] = True
+    return stroked
+
+
 def region_stroke_colors(labels: np.ndarray, hint_rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per region: (colour (N+1)x3 uint8, has strokes (N+1,) bool) from the RGBA hint strokes in it.
 

@@ -15,8 +15,10 @@ from alacgan_batch.regions import (
     flatten,
     load_palette,
     region_fill,
+    region_stroke_colors,
     segment_regions,
     snap_to_palette,
+    stroked_regions,
 )
 
 
@@ -250,6 +252,21 @@ def test_region_fill_colours_hinted_regions_only():
     assert not filled[labels == bg].any() and not filled[labels == 0].any()
     assert not (colour[~filled] != 0).any()
     assert len(_region_colours(colour, labels)[int(left)]) == 1
+
+
+def test_stroked_regions_are_the_regions_a_stroke_colour_is_voted_for():
+    labels = segment_regions(_two_boxes())
+    left, right = labels[65, 40], labels[65, 86]
+    hint = np.zeros((*labels.shape, 4), np.uint8)
+    cv2.circle(hint, (40, 60), 4, (230, 20, 20, 255), -1)
+    hint[65, 64] = (0, 0, 255, 255)  # on the shared line: no region's
+    hint[66, 86] = (0, 0, 255, 100)  # under the stroke alpha: not a stroke
+    stroked = stroked_regions(labels, hint)
+    assert stroked.shape == (labels.max() + 1,)
+    assert np.flatnonzero(stroked).tolist() == [left]
+    assert np.array_equal(stroked, region_stroke_colors(labels, hint)[1])
+    hint[66, 86] = (0, 0, 255, 255)
+    assert np.flatnonzero(stroked_regions(labels, hint)).tolist() == sorted([left, right])
 
 
 def test_region_fill_rejects_mismatched_hint():
