@@ -2,16 +2,18 @@
 
 Exit codes: 0 success, 1 internal error (a bug: rerun with --debug for the traceback), 2 bad usage or
 setting, 3 bad input (frames, hints, video, dataset), 4 model file problem, 5 output refused
-(would overwrite inputs or earlier results), 130 interrupted (outputs so far are complete; --resume).
+(would overwrite inputs or earlier results), 130 interrupted by Ctrl-C and 143 stopped by SIGTERM (outputs
+so far are complete; --resume).
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -136,7 +138,7 @@ def colorize(
     cuts: Annotated[bool | None, typer.Option("--cuts/--no-cuts", help="Detect shot cuts (default: for videos; "
                                               "a frame folder is one shot).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Frames per batch (default by device).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Frames per batch (default by device).", min=1)] = None,
     precision: Annotated[str | None, typer.Option(help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16.")]
     = None,
     short_side: Annotated[int | None, typer.Option(
@@ -147,7 +149,7 @@ def colorize(
     codec: Annotated[str, typer.Option(help="For a video output: h264, prores4444, png, ffv1.")] = "h264",
     crf: Annotated[int, typer.Option(help="For h264 output: quality (0-51, lower is better).")] = 18,
     resume: Annotated[bool, typer.Option(help="Finish an interrupted run into the same folder.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace frames an earlier run wrote.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace frames (or the video) an earlier run wrote.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Colour a frame sequence; strokes on keyframes guide the colours of the whole shot."""
@@ -182,10 +184,11 @@ def video(
     stabilize: Annotated[bool | None, typer.Option("--stabilize/--no-stabilize", help="Hold region colours from "
                                                    "frame to frame (default on).")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    batch_size: Annotated[int | None, typer.Option()] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1)] = None,
     precision: Annotated[str | None, typer.Option()] = None,
     short_side: Annotated[int | None, typer.Option()] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace frames an earlier run wrote (frame output).")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output video, or frames an earlier run "
+                                            "wrote.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Colour a video; `@N` on a hint counts frames from 0. Shot cuts stop hint propagation."""
@@ -202,7 +205,7 @@ def hints_preview(
     input: Annotated[Path, typer.Argument(help="Frames (folder or pattern) or a video.")],
     hints: HintsOpt = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Contact sheet PNG.")] = Path("hints-preview.png"),
-    columns: Annotated[int, typer.Option(help="Frames per row.")] = 6,
+    columns: Annotated[int, typer.Option(help="Frames per row.", min=1)] = 6,
     propagate: Annotated[bool, typer.Option("--propagate/--no-propagate")] = True,
 ) -> None:
     """A contact sheet of every frame with its propagated strokes over the line art."""
@@ -345,18 +348,34 @@ def export(
     err.print(f"wrote {path}", highlight=False)
 
 
+def _stop_on_sigterm() -> None:
+    """A render farm stops a job with SIGTERM: end it as Ctrl-C does (finished frames kept, temp files removed)."""
+    def stop(signum: int, frame: object) -> None:
+        _state["signal"] = signum
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _interrupted() -> NoReturn:
+    signum = _state.get("signal", signal.SIGINT)
+    err.print(f"interrupted ({signal.Signals(signum).name}): frames written so far are complete; rerun with "
+              "--resume to continue", highlight=False)
+    sys.exit(128 + signum)
+
+
 def main() -> None:
     """Entry point: map user errors to one line and an exit code; keep tracebacks for bugs behind --debug."""
+    _stop_on_sigterm()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # returns the exit code of a typer.Exit, 130 for Ctrl-C
     except AlacganError as exc:
         if _state["debug"]:
             raise
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        err.print("interrupted: frames written so far are complete; rerun with --resume to continue")
-        sys.exit(130)
+        _interrupted()
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except typer.TyperException as exc:  # usage errors: bad option, missing argument
@@ -368,3 +387,7 @@ def main() -> None:
         err.print(f"[red]internal error:[/red] {type(exc).__name__}: {escape(str(exc))} (rerun with --debug for the "
                   "traceback)", highlight=False)
         sys.exit(1)
+    if code == 130:
+        _interrupted()
+    if isinstance(code, int) and code:
+        sys.exit(code)
