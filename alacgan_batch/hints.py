@@ -7,6 +7,7 @@ with a white background is accepted too (non-white pixels are strokes).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +120,12 @@ def _expand(specs: list[HintSpec]) -> list[tuple[HintSpec, bool]]:
         else:
             raise InputError(f"hint not found: {spec.path}")
     return out
+
+
+def hint_files(specs: Sequence[HintSpec | str | Path]) -> set[Path]:
+    """The resolved path of every hint file `specs` name (folders expanded): inputs no output may replace."""
+    parsed = [s if isinstance(s, HintSpec) else HintSpec.parse(s) for s in specs]
+    return {spec.path.resolve() for spec, _ in _expand(parsed)}
 
 
 def assign_hints(specs: list[HintSpec | str | Path], frames: list[FrameRef]) -> dict[int, Path]:

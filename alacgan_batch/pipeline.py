@@ -20,7 +20,7 @@ from .checkpoints import ColorizationModel, ModelFiles, file_digest, load_model,
 from .compose import WORKING_SHORT_SIDE, Finish, coverage_at, sketch_at, working_size
 from .engine import Engine, WorkItem, batch_items
 from .errors import ConfigError, InputError, ModelError
-from .hints import HintSpec
+from .hints import HintSpec, hint_files
 from .plan import Plan, PlanOptions, build_plan, strokes_to_working
 from .sequence import LineArt, lineart_from_array, read_lineart
 from .sinks import FolderSink, Sink, VideoSink, default_output, is_video_path
@@ -163,16 +163,22 @@ class Colorizer:
         start = time.perf_counter()
         frame_source = self.open_source(source, frames, on_missing_frames)
         output = Path(output) if output is not None else default_output(Path(source), frame_source)
-        sink_kind = VideoSink if is_video_path(output) else FolderSink
-        sink_kind.check_target(output, frame_source)  # refuse before the long plan pass
+        protected = frozenset(hint_files(hints))
+        # refuse what can be refused before the long plan pass
+        if is_video_path(output):
+            VideoSink.check_target(output, frame_source, overwrite, protected)
+        else:
+            FolderSink.check_target(output, frame_source, protected)
+            if isinstance(frame_source, FolderSource):
+                FolderSink.check_existing(output, frame_source.frames, resume, overwrite)
         plan = build_plan(frame_source, hints, self.plan_options, progress=progress)
         try:
-            if sink_kind is VideoSink:
+            if is_video_path(output):
                 sink: Sink = VideoSink(output, frame_source, codec=codec, crf=crf,
-                                       alpha=self.finish.background != "white")
+                                       alpha=self.finish.background != "white", overwrite=overwrite, hints=protected)
             else:
                 sink = FolderSink(output, plan.frames, frame_source, self.settings(plan), resume, overwrite,
-                                  layers=self.finish.layers)
+                                  layers=self.finish.layers, hints=protected)
             try:
                 written = self._run(frame_source, plan, sink, progress)
             except BaseException:

@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from .compose import resize
-from .hints import HintSpec
+from .errors import OutputError
+from .hints import HintSpec, hint_files
 from .plan import PlanOptions, build_plan
 from .sources import FolderSource, VideoSource
 from .writer import write_png
@@ -34,6 +35,8 @@ def contact_sheet(source: Path | str, hints: Sequence[HintSpec | str | Path], ou
 
     path = Path(source)
     frame_source = VideoSource.open(path) if path.is_file() and is_video_path(path) else FolderSource.open(path)
+    if Path(output).resolve() in frame_source.inputs | hint_files(hints):
+        raise OutputError(f"contact sheet {output} would overwrite an input of it; choose another with -o")
     plan = build_plan(frame_source, hints, PlanOptions(short_side=short_side, propagate=propagate),
                       progress=progress, keep_coverage=True)
     try:

@@ -1,6 +1,6 @@
 """Where finished frames go: a folder or sequence pattern of PNGs (atomic, resumable), or a video file.
 
-Both refuse, before any work, an output that would overwrite an input.
+Both refuse, before any work, an output that would overwrite an input: a frame, the video, or a hint file.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from typing import Protocol
 import numpy as np
 
 from .compose import Finished
-from .errors import OutputError
+from .errors import InputError, OutputError
 from .sequence import FrameRef, is_pattern, output_path
 from .sources import FolderSource, FrameSource, VideoSource
-from .writer import write_json_atomic, write_png
+from .writer import remove_partials, write_json_atomic, write_png
 
 MANIFEST_NAME = "alacgan-manifest.json"
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm")
+FRAME_EXTENSIONS = (".png", ".exr")  # what FolderSink can write
 
 
 def is_video_path(path: Path) -> bool:
@@ -45,28 +46,46 @@ class FolderSink:
     """One PNG per frame (same name, or the output pattern's numbering), written atomically, plus a manifest."""
 
     def __init__(self, output: Path, frames: list[FrameRef], source: FrameSource, settings: dict,
-                 resume: bool = False, overwrite: bool = False, layers: bool = False) -> None:
-        self.check_target(output, source)
+                 resume: bool = False, overwrite: bool = False, layers: bool = False,
+                 hints: frozenset[Path] = frozenset()) -> None:
+        self.check_target(output, source, hints)
         if isinstance(source, VideoSource) and not is_pattern(str(output)):
             output = output / f"{source.path.stem}.####.png"  # video into a folder: numbered frames
         self.folder = output.parent if is_pattern(str(output)) else output
         self.targets = [output_path(frame, output) for frame in frames]
         self.settings = settings
         self.layers = layers
-        inputs = source.inputs
+        inputs = source.inputs | hints
         clash = next((t for t in self.targets if t.resolve() in inputs), None)
         if clash is not None:
             raise OutputError(f"output {clash} would overwrite an input file; choose another output with -o")
         self.done = self._prepare(resume, overwrite)
 
     @staticmethod
-    def check_target(output: Path, source: FrameSource) -> None:
-        folder = output.parent if is_pattern(str(output)) else output
+    def check_target(output: Path, source: FrameSource, hints: frozenset[Path] = frozenset()) -> None:
+        """Refuse an output folder that is a file, the input folder, or a hint folder (the next run would read
+        its own colour frames as line art or hints)."""
+        pattern = is_pattern(str(output))
+        folder = output.parent if pattern else output
+        if pattern and output.suffix.lower() not in FRAME_EXTENSIONS:
+            raise OutputError(f"output pattern {output} must end in {' or '.join(FRAME_EXTENSIONS)}")
         if folder.exists() and not folder.is_dir():
             raise OutputError(f"output {folder} exists and is not a folder")
-        if isinstance(source, FolderSource) and folder.resolve() == source.root.resolve() \
-                and not is_pattern(str(output)):
+        if isinstance(source, FolderSource) and folder.resolve() == source.root.resolve():
             raise OutputError(f"output folder {folder} is the input folder; choose another with -o")
+        if folder.resolve() in {hint.parent for hint in hints}:
+            raise OutputError(f"output folder {folder} holds hint files; choose another with -o")
+
+    @staticmethod
+    def check_existing(output: Path, frames: list[FrameRef], resume: bool, overwrite: bool) -> None:
+        """The refusal of _prepare that needs no plan, so it comes before the long plan pass."""
+        if resume or overwrite:
+            return
+        done = sum(output_path(frame, output).exists() for frame in frames)
+        if done:
+            folder = output.parent if is_pattern(str(output)) else output
+            raise OutputError(f"output {folder} already holds {done} of {len(frames)} frames; "
+                              "pass --resume to finish an interrupted run or --overwrite to replace them")
 
     def _prepare(self, resume: bool, overwrite: bool) -> set[int]:
         """Indices already done (on --resume); refuses to mix runs or overwrite without being asked."""
@@ -90,7 +109,11 @@ class FolderSink:
                               "pass --resume to finish an interrupted run or --overwrite to replace them")
         else:
             existing = set()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output folder {self.folder}: {exc.strerror or exc}") from exc
+        remove_partials(self.folder, recursive=True)  # left by a run that was killed mid-write
         self._write_manifest(complete=False)
         return existing
 
@@ -124,10 +147,10 @@ class VideoSink:
     """Frames streamed into a video (atomic: a temp file renamed on success); audio copied from a video source."""
 
     def __init__(self, output: Path, source: FrameSource, codec: str = "h264", crf: int = 18, alpha: bool = False,
-                 fps: Fraction = Fraction(24)) -> None:
+                 fps: Fraction = Fraction(24), overwrite: bool = False, hints: frozenset[Path] = frozenset()) -> None:
         from .video import VideoInfo, VideoWriter
 
-        self.check_target(output, source)
+        self.check_target(output, source, overwrite, hints)
         if isinstance(source, VideoSource):
             like = replace(source.info, has_alpha=source.info.has_alpha or alpha)
             audio = source.path if source.info.has_audio else None
@@ -140,20 +163,30 @@ class VideoSink:
                              has_audio=False, codec="png", pix_fmt="rgb24")
             audio = None
         self.path = output
+        self.size = (like.height, like.width)
+        self.frames = source.frames if isinstance(source, FolderSource) else None
+        remove_partials(output.parent, stem=output.stem)  # a temp video of a run that was killed
         self.writer = VideoWriter(output, like, codec=codec, crf=crf, audio_from=audio)
         self.total = len(source)
 
     @staticmethod
-    def check_target(output: Path, source: FrameSource) -> None:
-        if output.resolve() in source.inputs:
-            raise OutputError(f"output {output} is the input video; choose another with -o")
+    def check_target(output: Path, source: FrameSource, overwrite: bool = False,
+                     hints: frozenset[Path] = frozenset()) -> None:
+        if output.resolve() in source.inputs | hints:
+            raise OutputError(f"output {output} is an input of this run; choose another with -o")
         if output.exists() and output.is_dir():
             raise OutputError(f"output {output} is a folder, not a video file")
+        if output.exists() and not overwrite:
+            raise OutputError(f"output {output} already exists; pass --overwrite to replace it")
 
     def todo(self) -> list[int]:
         return list(range(self.total))
 
     def write(self, index: int, finished: Finished) -> Path:
+        if finished.final.shape[:2] != self.size:
+            name = self.frames[index].name if self.frames is not None else f"frame {index}"
+            raise InputError(f"{name} is {finished.final.shape[1]}x{finished.final.shape[0]} but the video is "
+                             f"{self.size[1]}x{self.size[0]}: every frame of a video must have one size")
         self.writer.write(finished.final)
         return self.path
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,6 +21,7 @@ import cv2
 import numpy as np
 
 from .errors import ConfigError, InputError, OutputError
+from .writer import publish, temp_beside
 
 log = logging.getLogger(__name__)
 
@@ -336,15 +336,7 @@ class VideoWriter:
     # -- setup
 
     def _open_output(self, spec: CodecSpec, crf: int, ext: str) -> None:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(
-                prefix=f".{self.path.stem}.", suffix=f".partial{self.path.suffix}", dir=self.path.parent
-            )
-            os.close(fd)
-        except OSError as exc:
-            raise OutputError(f"cannot write into {self.path.parent} ({exc.strerror or exc})") from exc
-        self._tmp = Path(tmp_name)
+        self._tmp = temp_beside(self.path)
         # The temp name ends in the real extension, but say the format outright rather than rely on it.
         container_format = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".avi": "avi"}[ext]
         try:
@@ -495,7 +487,7 @@ class VideoWriter:
         if self._audio_in is not None:
             self._audio_in.close()
         try:
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path)
         except OSError as exc:
             self._tmp.unlink(missing_ok=True)
             raise OutputError(f"cannot move the finished video onto {self.path} ({exc.strerror or exc})") from exc

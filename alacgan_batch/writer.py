@@ -14,18 +14,58 @@ import numpy as np
 
 from .errors import OutputError
 
+PARTIAL = ".partial"  # temp files are `.<stem>.<random>.partial<suffix>`, hidden, beside their target
+
+
+def _file_mode() -> int:
+    """The mode a plain open() would give a new file (0666 less the umask); mkstemp's 0600 would hide outputs
+    from other users and render-farm accounts."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_FILE_MODE = _file_mode()  # read once: os.umask can only be read by setting it, which is not thread-safe
+
+
+def temp_beside(path: Path) -> Path:
+    """A new empty temp file in `path`'s folder (created with the folder if needed), named as a partial of it."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{PARTIAL}{path.suffix}", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write into {path.parent} ({exc.strerror or exc})") from exc
+    os.close(fd)
+    return Path(tmp_name)
+
+
+def publish(tmp: Path, path: Path) -> None:
+    """Give a finished temp file the usual permissions and put it in place in one step (rename)."""
+    os.chmod(tmp, _FILE_MODE)
+    os.replace(tmp, path)
+
+
+def remove_partials(folder: Path, stem: str = "*", recursive: bool = False) -> list[Path]:
+    """Delete temp files that a killed run left in `folder` (those of outputs named `stem`); returns them."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    pattern = f".{stem}.*{PARTIAL}*"
+    stale = list(folder.rglob(pattern) if recursive else folder.glob(pattern))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temp path beside `path`; on success it replaces `path`, on error it is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temp_beside(path)
     try:
         yield tmp
-        os.replace(tmp, path)
+        publish(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -7,10 +7,97 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import av
 import numpy as np
 import pytest
-from helpers import draw_frame, stroke_image, write_image
+from helpers import draw_frame, run_cli, snapshot, stroke_image, write_image
+
+from alacgan_batch.errors import OutputError
+
+
+def _hint(tmp_path: Path, folder: str = "hints") -> Path:
+    return write_image(tmp_path / folder / "shot.0001.png", stroke_image((72, 100), (30, 40), (0, 0, 255)))
+
+
+@pytest.mark.parametrize("case", ["hint_folder", "pattern_in_input", "jpg_pattern", "sheet_on_frame",
+                                  "sheet_on_hint", "video_exists"])
+def test_an_output_over_an_input_or_an_earlier_result_is_refused(case, frames_dir, tmp_path, capsys):
+    hint = _hint(tmp_path)
+    args = ["colorize", frames_dir, "--hints", hint.parent, "--engine", "flat", "--overwrite"]
+    guarded = [frames_dir, hint.parent]
+    if case == "hint_folder":  # the hint shot.0001.png would be replaced by the coloured shot.0001.png
+        args += ["-o", hint.parent]
+    elif case == "pattern_in_input":  # the next run would read the colour frames as line art
+        args += ["-o", frames_dir / "color.####.png"]
+    elif case == "jpg_pattern":
+        args += ["-o", tmp_path / "out" / "shot.####.jpg"]
+    elif case == "sheet_on_frame":
+        args = ["hints", "preview", frames_dir, "--hints", hint.parent, "-o", frames_dir / "shot.0002.png"]
+    elif case == "sheet_on_hint":
+        args = ["hints", "preview", frames_dir, "--hints", hint.parent, "-o", hint]
+    else:
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "take.mp4").write_bytes(b"an earlier delivery")
+        args = ["colorize", frames_dir, "--engine", "flat", "-o", tmp_path / "out" / "take.mp4"]
+        guarded.append(tmp_path / "out")
+    before = [snapshot(folder) for folder in guarded]
+    code, _, stderr = run_cli(args, capsys)
+    assert code == 5, stderr
+    assert stderr.count("error:") == 1 and "Traceback" not in stderr
+    assert [snapshot(folder) for folder in guarded] == before
+    assert not (tmp_path / "out").exists() or case == "video_exists"
+
+
+def test_a_video_is_replaced_only_with_overwrite(frames_dir, tmp_path, capsys):
+    target = tmp_path / "take.mp4"
+    target.write_bytes(b"an earlier delivery")
+    code, _, stderr = run_cli(["colorize", frames_dir, "--engine", "flat", "-o", target, "--overwrite"], capsys)
+    assert code == 0, stderr
+    with av.open(str(target)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 5
+
+
+def test_earlier_frames_are_refused_before_the_long_plan_pass(frames_dir, tmp_path, monkeypatch):
+    from alacgan_batch import pipeline
+
+    out = tmp_path / "out"
+    pipeline.colorize_sequence(frames_dir, output=out, engine="flat")
+
+    def no_plan(*args, **kwargs):
+        raise AssertionError("planned before refusing")
+
+    monkeypatch.setattr(pipeline, "build_plan", no_plan)
+    with pytest.raises(OutputError, match="already holds 5 of 5 frames"):
+        pipeline.colorize_sequence(frames_dir, output=out, engine="flat")
+
+
+def test_outputs_get_the_usual_permissions_and_resume_clears_temp_files_of_a_killed_run(frames_dir, tmp_path,
+                                                                                         capsys):
+    out = tmp_path / "out"
+    args = ["colorize", frames_dir, "--engine", "flat", "--layers", "-o", out]
+    assert run_cli(args, capsys)[0] == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()} == {0o666 & ~umask}
+    # a run killed (SIGKILL) mid-write leaves its temp files; --resume finishes and clears them
+    (out / "shot.0004.png").unlink()
+    stale = [out / ".shot.0004.k3j9.partial.png", out / ".alacgan-manifest.x1.partial.json",
+             next((out / "layers").rglob("*.png")).with_name(".shot.0004.q2.partial.png")]
+    for path in stale:
+        path.write_bytes(b"half")
+    code, _, stderr = run_cli([*args, "--resume"], capsys)
+    assert code == 0, stderr
+    assert (out / "shot.0004.png").exists()
+    assert not [p for p in out.rglob("*") if ".partial" in p.name]
+
+
+def test_frames_of_another_size_cannot_go_into_one_video(frames_dir, tmp_path, capsys):
+    write_image(frames_dir / "shot.0006.png", draw_frame((80, 100)))
+    code, _, stderr = run_cli(["colorize", frames_dir, "--engine", "flat", "-o", tmp_path / "take.mp4"], capsys)
+    assert code == 3 and stderr.count("error:") == 1 and "shot.0006.png is 100x80" in stderr
+    assert list(tmp_path.glob("*take*")) == []
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
