@@ -179,6 +179,8 @@ def read_strokes(path: Path, size: tuple[int, int]) -> np.ndarray:
     else:
         color = image
         mask = color.min(axis=2) < WHITE_LEVEL
+    if not mask.any():  # most often an export without its alpha, or of the wrong layer: it would blank its frame
+        raise InputError(f"hint {path} has no strokes (every pixel is transparent, or paper-white without alpha)")
     if color.shape[2] == 1:
         color = np.repeat(color, 3, axis=2)
     rgba = np.zeros((*image.shape[:2], 4), np.uint8)

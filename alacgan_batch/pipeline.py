@@ -161,6 +161,8 @@ class Colorizer:
         `output` is a folder (default `<input>_color`), a pattern (`out/shot.####.png`), or a video file.
         """
         start = time.perf_counter()
+        if resume and overwrite:
+            raise ConfigError("--resume keeps an earlier run's frames and --overwrite replaces them: pass one")
         frame_source = self.open_source(source, frames, on_missing_frames)
         output = Path(output) if output is not None else default_output(Path(source), frame_source)
         protected = frozenset(hint_files(hints))

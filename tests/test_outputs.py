@@ -126,3 +126,13 @@ def test_a_stopped_run_exits_nonzero_cleans_up_and_resumes(signum, tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert len(list(out.glob("shot.*.png"))) == 40
     assert np.mean([p.stat().st_size > 0 for p in out.glob("shot.*.png")]) == 1.0
+
+
+def test_resume_with_overwrite_and_a_hint_without_strokes_are_clear_errors(frames_dir, tmp_path, capsys):
+    code, _, stderr = run_cli(["colorize", frames_dir, "-o", tmp_path / "out", "--resume", "--overwrite"], capsys)
+    assert code == 2 and "pass one" in stderr
+    blank = write_image(tmp_path / "blank" / "shot.0001.png", np.zeros((72, 100, 4), np.uint8))
+    code, _, stderr = run_cli(["colorize", frames_dir, "--hints", blank, "--engine", "flat", "-o", tmp_path / "out"],
+                              capsys)
+    assert code == 3 and stderr.count("error:") == 1 and "has no strokes" in stderr
+    assert not (tmp_path / "out").exists()
