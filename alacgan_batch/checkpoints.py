@@ -26,6 +26,7 @@ from torch import nn
 
 from .errors import ModelError
 from .nets import Generator, GeneratorConfig, Illustration2VecFeatures, LineArtFeatures, VGG16Features
+from .nets.generator import OFFICIAL_CARDINALITY, OFFICIAL_DEPTHS
 from .writer import atomic_path, write_json_atomic
 
 FORMAT_NAME = "alacgan-batch"
@@ -160,20 +161,47 @@ class ModelSpec:
 
     @classmethod
     def from_dict(cls, data: dict, source: Path) -> ModelSpec:
+        """The spec a model JSON describes; anything missing, mistyped or out of range is a ModelError naming it."""
+        if not isinstance(data, dict):
+            raise ModelError(f"{source} is not an alacgan-batch model description (a JSON "
+                             f"{_json_kind(data)}, not an object)")
         if data.get("format") != FORMAT_NAME:
             raise ModelError(f"{source} is not an alacgan-batch model description (format={data.get('format')!r})")
+        generator, features = data.get("generator"), data.get("features")
+        for key, value in (("generator", generator), ("features", features)):
+            if not isinstance(value, dict):
+                raise ModelError(f"{source}: {key} must be an object, not {_json_kind(value)}")
+        # checked here, in one line naming the field, instead of as a torch error when the network is built
+        ngf = _int_field(source, "generator.ngf", generator.get("ngf", 64), minimum=2)
+        _int_field(source, "generator.feature_channels", generator.get("feature_channels", 512), minimum=1)
+        _int_list_field(source, "generator.depths", generator.get("depths", OFFICIAL_DEPTHS))
+        cardinality = _int_list_field(source, "generator.cardinality",
+                                      generator.get("cardinality", OFFICIAL_CARDINALITY))
+        for mult, groups in zip((8, 4, 2, 1), cardinality, strict=True):
+            width = ngf * mult // 2  # ResNeXt bottleneck width of that sub-network (nets.blocks)
+            if width % min(groups, width):
+                raise ModelError(f"{source}: generator.ngf {ngf} does not split into generator.cardinality "
+                                 f"{list(cardinality)}")
+        kind = features.get("kind")
+        if not isinstance(kind, str):
+            raise ModelError(f"{source}: features.kind must be a string (\"i2v\" or \"lineart\"), not {kind!r}")
+        feature_width = _int_field(source, "features.width", features.get("width", 32), minimum=1)
+        name = data.get("name", source.stem)
+        if not isinstance(name, str):
+            raise ModelError(f"{source}: name must be a string, not {name!r}")
+        if "working_short_side" in data:
+            from .compose import MIN_SHORT_SIDE
+
+            _int_field(source, "working_short_side", data["working_short_side"], minimum=MIN_SHORT_SIDE)
+        if "hint_spread" in data and not isinstance(data["hint_spread"], bool):
+            raise ModelError(f"{source}: hint_spread must be true or false, not {data['hint_spread']!r}")
+        known = {"format", "format_version", "name", "generator", "features"}
         try:
-            features = data["features"]
-            known = {"format", "format_version", "name", "generator", "features"}
-            return cls(
-                generator=GeneratorConfig.from_dict(data["generator"]),
-                features=features["kind"],
-                feature_width=int(features.get("width", 32)),
-                name=data.get("name", source.stem),
-                extra={k: v for k, v in data.items() if k not in known},
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelError(f"{source}: incomplete model description ({exc})") from exc
+            config = GeneratorConfig.from_dict(generator)
+        except (TypeError, ValueError) as exc:
+            raise ModelError(f"{source}: bad generator description ({exc})") from exc
+        return cls(generator=config, features=kind, feature_width=feature_width, name=name,
+                   extra={k: v for k, v in data.items() if k not in known})
 
     @classmethod
     def official(cls, generator_state: Mapping[str, torch.Tensor]) -> ModelSpec:
@@ -184,6 +212,27 @@ class ModelSpec:
         except KeyError as exc:
             raise ModelError(f"not an AlacGAN generator checkpoint: no {exc.args[0]} tensor") from exc
         return cls(GeneratorConfig(ngf=ngf, feature_channels=channels), features="i2v", name="alacgan-official")
+
+
+def _json_kind(value: object) -> str:
+    """How JSON names a parsed value's type, for messages."""
+    kinds = {dict: "object", list: "list", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+def _int_field(source: Path, key: str, value: object, minimum: int) -> int:
+    """`value` as an int >= minimum; a string, a fraction, a boolean or too small a number is a ModelError."""
+    # JSON `true` parses as bool, an int subclass: not a size
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ModelError(f"{source}: {key} must be a whole number >= {minimum}, not {json.dumps(value)}")
+    return value
+
+
+def _int_list_field(source: Path, key: str, value: object) -> tuple[int, ...]:
+    """Four ints >= 1 (one per sub-network, tunnel4..tunnel1)."""
+    if not isinstance(value, list | tuple) or len(value) != 4:
+        raise ModelError(f"{source}: {key} must be a list of 4 whole numbers, not {json.dumps(value)}")
+    return tuple(_int_field(source, f"{key}[{i}]", v, minimum=1) for i, v in enumerate(value))
 
 
 def spec_path(weights: Path) -> Path:
@@ -234,9 +283,11 @@ def _load_generator_state(path: Path) -> tuple[ModelSpec, dict[str, torch.Tensor
         if not json_path.is_file():
             raise ModelError(f"{path} has no model description beside it ({json_path.name} is missing)")
         try:
-            spec = ModelSpec.from_dict(json.loads(json_path.read_text()), json_path)
+            spec = ModelSpec.from_dict(json.loads(json_path.read_text(encoding="utf-8")), json_path)
         except json.JSONDecodeError as exc:
             raise ModelError(f"{json_path} is not valid JSON ({exc.msg}, line {exc.lineno})") from exc
+        except UnicodeDecodeError as exc:
+            raise ModelError(f"{json_path} is not valid JSON (not UTF-8 text)") from exc
         return spec, state
     generator_state = generator_filter_fn(state)
     return ModelSpec.official(generator_state), {f"generator.{k}": v for k, v in generator_state.items()}
@@ -245,7 +296,10 @@ def _load_generator_state(path: Path) -> tuple[ModelSpec, dict[str, torch.Tensor
 def _build_generator(path: Path) -> tuple[ModelSpec, Generator, dict[str, torch.Tensor]]:
     """Spec, strictly loaded generator (eval mode) and the file's tensors (for the model's own F1)."""
     spec, state = _load_generator_state(path)
-    generator = Generator(spec.generator)
+    try:
+        generator = Generator(spec.generator)
+    except (RuntimeError, ValueError, TypeError) as exc:  # an architecture from_dict's checks did not foresee
+        raise ModelError(f"{path}: the network its description asks for cannot be built ({exc})") from exc
     load_strict(generator, _split(state, "generator."), f"generator weights {path}")
     return spec, generator.eval(), state
 

@@ -9,23 +9,49 @@ input, so lines (coloured trace lines included) stay as drawn.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .errors import ConfigError, InputError
 from .layers import apply_background, frame_matte, split_layers
 from .sequence import LineArt
 
 WORKING_SHORT_SIDE = 512  # §4.2: images are resized to short side 512 for training
+# Smallest working short side. The network pads to a multiple of 16 and takes any size, but OpenCV's DIS
+# optical flow (hint propagation, the stabilizer) rejects frames under 12 px and crashes the process on
+# long thin ones (12x64) below 16 px; 16 px works at any aspect ratio.
+MIN_SHORT_SIDE = 16
 BACKGROUNDS = ("white", "transparent", "keep")
 
 
+def check_short_side(short_side: object) -> None:
+    """ConfigError unless `short_side` is None, 0 (the frames' own size) or an integer >= MIN_SHORT_SIDE."""
+    if short_side is None:
+        return
+    if isinstance(short_side, bool) or not isinstance(short_side, numbers.Integral):
+        raise ConfigError(f"short side must be a whole number of pixels, not {short_side!r}")
+    if short_side != 0 and short_side < MIN_SHORT_SIDE:
+        raise ConfigError(f"short side {short_side} is too small: use 0 (the frames' own size) or at least "
+                          f"{MIN_SHORT_SIDE} px")
+
+
 def working_size(size: tuple[int, int], short_side: int | None = WORKING_SHORT_SIDE) -> tuple[int, int]:
-    """(height, width) at which the network sees a frame of `size`; `short_side` None or 0 keeps the size."""
+    """(height, width) at which the network sees a frame of `size`; `short_side` None or 0 keeps the size.
+
+    A short side below MIN_SHORT_SIDE is a ConfigError; so is (as an InputError) a frame that small kept
+    at its own size.
+    """
+    check_short_side(short_side)
     height, width = size
     if not short_side:
+        if min(height, width) < MIN_SHORT_SIDE:
+            raise InputError(f"frame is {width}x{height} px: at its own size (short side 0) a frame needs at least "
+                             f"{MIN_SHORT_SIDE} px on its short side; pass --short-side {MIN_SHORT_SIDE} or more "
+                             "to scale it up")
         return height, width
     scale = short_side / min(height, width)
     return max(1, round(height * scale)), max(1, round(width * scale))
@@ -114,8 +140,6 @@ class Finish:
     @classmethod
     def create(cls, overlay_lines: bool = True, flatten: bool = False, palette: Path | str | None = None,
                background: str = "white", layers: bool = False, fill_hints: bool = False) -> Finish:
-        from .errors import ConfigError
-
         if background not in BACKGROUNDS:
             raise ConfigError(f"unknown background {background!r}: use {', '.join(BACKGROUNDS)}")
         colors = None

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoints import ColorizationModel, ModelFiles, file_digest, load_model, resolve_model_files
-from .compose import WORKING_SHORT_SIDE, Finish, coverage_at, sketch_at, working_size
+from .compose import WORKING_SHORT_SIDE, Finish, check_short_side, coverage_at, sketch_at, working_size
 from .engine import Engine, WorkItem, batch_items
 from .errors import ConfigError, InputError, ModelError
 from .hints import HintSpec, hint_files
@@ -84,6 +84,7 @@ class Colorizer:
             self.model_files = files
             self.model = load_model(files.weights, files.i2v)
             self.engine = Engine(self.model, device, batch_size, precision)
+        check_short_side(short_side)  # now, not when the first frame is sized after a long plan pass
         if short_side is None:  # the size the model was trained at (§4.2: 512 for the paper's model)
             short_side = self.model.spec.working_short_side if self.model else WORKING_SHORT_SIDE
         self.short_side = short_side or None  # 0: the frames' own size

@@ -276,7 +276,12 @@ def read_image(path: Path) -> np.ndarray:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise InputError(f"cannot open {path}: {exc.strerror}") from exc
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except (cv2.error, MemoryError) as exc:
+        # a header claiming a huge size (50000x50000) trips OpenCV's pixel limit or exhausts memory
+        raise InputError(f"cannot read {path}: not a readable image (size in its header too large, or "
+                         "corrupt)") from exc
     if image is None:
         raise InputError(f"cannot read {path}: not a readable image (corrupt or truncated?)")
     if image.dtype == np.uint8:
@@ -364,7 +369,10 @@ def bit_depth(path: Path | str) -> int:
     except (OSError, struct.error):
         return 8
     # BigTIFF or an unusual header: ask the decoder
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    except (cv2.error, MemoryError):
+        return 8  # unreadable: read_image reports it
     return 8 if image is None or image.dtype == np.uint8 else 16
 
 

@@ -18,6 +18,11 @@ def read_named_toml(name_or_path: str, folder: Path, kind: str) -> tuple[Path, d
         names = ", ".join(sorted(p.stem for p in folder.glob("*.toml")))
         raise ConfigError(f"unknown {kind} {name_or_path!r}: choose from {names} or give a .toml path")
     try:
-        return path, tomllib.loads(path.read_text())
+        text = path.read_text(encoding="utf-8")  # TOML is UTF-8 by definition, whatever the locale
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {kind} {path}: {getattr(exc, 'strerror', None) or 'not UTF-8 text'}") \
+            from exc
+    try:
+        return path, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{kind} {path} is not valid TOML: {exc}") from exc

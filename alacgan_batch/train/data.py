@@ -283,13 +283,14 @@ class FolderDataset(Dataset):
         if not self.root.is_dir():
             raise InputError(f"training data folder not found: {self.root}")
         if not manifest_path.is_file():
-            raise InputError(f"{self.root} is not a prepared dataset (no {MANIFEST}); run `alacgan train "
-                             f"prepare SRC {self.root}` (prepare_dataset) first")
+            raise InputError(f"{self.root} is not a prepared dataset (no {MANIFEST}); run `alacgan prepare "
+                             f"SRC -o {self.root}` first")
         try:
             manifest = json.loads(manifest_path.read_text())
             self.items = list(manifest["items"])
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InputError(f"{manifest_path} is damaged ({exc}); run prepare_dataset again") from exc
+            raise InputError(f"{manifest_path} is damaged ({exc}); run `alacgan prepare SRC -o {self.root}` "
+                             "again") from exc
         if not self.items:
             raise InputError(f"prepared dataset {self.root} holds no usable images")
         self._orders: dict[int, np.ndarray] = {}

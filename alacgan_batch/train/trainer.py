@@ -411,11 +411,54 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1] if found else None
 
 
-def load_checkpoint(path: Path) -> dict:
+# what resuming a run reads from its checkpoint (export reads "config", "generator" and "step")
+RESUME_KEYS = ("generator", "opt_g", "scaler_g", "step", "rng")
+# the recipe settings that shape the networks a checkpoint holds: it only loads into the same
+ARCHITECTURE_KEYS = ("ngf", "features", "feature_channels", "depths", "cardinality")
+
+
+def load_checkpoint(path: Path, required: tuple[str, ...] = ()) -> dict:
+    """A training checkpoint's dict; an unreadable file, or one without the `required` entries, is a ModelError."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file
-        raise ModelError(f"cannot read training checkpoint {path} ({str(exc).splitlines()[0][:120]})") from exc
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated, empty or foreign file; torch's message may be empty or many lines
+        lines = str(exc).strip().splitlines()
+        reason = lines[0][:120] if lines else type(exc).__name__
+        raise ModelError(f"cannot read training checkpoint {path}: truncated or not a checkpoint ({reason})") \
+            from exc
+    if not isinstance(checkpoint, dict):
+        raise ModelError(f"training checkpoint {path} holds a {type(checkpoint).__name__}, not a checkpoint dict")
+    missing = [key for key in required if key not in checkpoint]
+    if missing:
+        raise ModelError(f"{path} is not a training checkpoint of alacgan (no {', '.join(missing)})")
+    return checkpoint
+
+
+def _load_weights(module: nn.Module, state: object, what: str) -> None:
+    """Strict load in one line (first few mismatched keys) instead of torch's error of one line per tensor."""
+    from ..checkpoints import load_strict
+
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{what} is not a state dict of tensors")
+    load_strict(module, state, what)
+
+
+def _check_architecture(checkpoint: dict, config: TrainConfig, path: Path) -> None:
+    """The run's recipe must build the networks the checkpoint holds; name the first differing settings."""
+    saved = checkpoint.get("config")
+    if not isinstance(saved, dict):
+        return  # no recipe recorded: the strict loads will tell
+    ours = config.to_dict()
+    keys = list(ARCHITECTURE_KEYS)
+    if config.features == "lineart":
+        keys.append("feature_width")  # the own F1 is in the checkpoint; Illustration2Vec is not
+    if config.adversarial and "critic" in checkpoint:
+        keys.append("ndf")  # a critic is only loaded when the recipe trains one
+    differ = [f"{key} {_as_tuple(saved[key])!r} there, {_as_tuple(ours[key])!r} here"
+              for key in keys if key in saved and _as_tuple(saved[key]) != _as_tuple(ours[key])]
+    if differ:
+        raise ModelError(f"training checkpoint {path} comes from a different recipe ({'; '.join(differ[:3])}): "
+                         "resume with the run's recipe, or train into a new folder")
 
 
 def _save_checkpoint(run_dir: Path, state: dict, step: int, keep_last: int, best: bool) -> Path:
@@ -594,7 +637,8 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
         latest = latest_checkpoint(out)
         if latest is None:
             raise InputError(f"nothing to resume: no checkpoints in {out / CHECKPOINT_DIR}")
-        checkpoint = load_checkpoint(latest)
+        checkpoint = load_checkpoint(latest, RESUME_KEYS)
+        _check_architecture(checkpoint, config, latest)
     elif latest_checkpoint(out) is not None:
         raise InputError(f"{out} already holds a training run; pass --resume to continue it or choose a new folder")
 
@@ -623,17 +667,24 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
     if config.channels_last:
         colornet.to(memory_format=torch.channels_last)
     if checkpoint is not None:
-        colornet.generator.load_state_dict(checkpoint["generator"])
+        _load_weights(colornet.generator, checkpoint["generator"], f"generator of training checkpoint {latest}")
         if config.features == "lineart":
-            colornet.features.load_state_dict(checkpoint["features"])
-        opt_g.load_state_dict(checkpoint["opt_g"])
-        scaler_g.load_state_dict(checkpoint["scaler_g"])
+            _load_weights(colornet.features, checkpoint.get("features"),
+                          f"line-art features of training checkpoint {latest}")
         if critic is not None:
             if "critic" not in checkpoint:
                 raise ConfigError("checkpoint has no critic but the recipe is adversarial")
-            critic.net.load_state_dict(checkpoint["critic"])
-            opt_d.load_state_dict(checkpoint["opt_d"])
-            scaler_d.load_state_dict(checkpoint["scaler_d"])
+            _load_weights(critic.net, checkpoint["critic"], f"critic of training checkpoint {latest}")
+        try:
+            opt_g.load_state_dict(checkpoint["opt_g"])
+            scaler_g.load_state_dict(checkpoint["scaler_g"])
+            if critic is not None:
+                opt_d.load_state_dict(checkpoint["opt_d"])
+                scaler_d.load_state_dict(checkpoint["scaler_d"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # optimizer state of other networks
+            reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+            raise ModelError(f"training checkpoint {latest}: optimizer state does not fit this recipe ({reason})") \
+                from exc
         start_step = int(checkpoint["step"])
         best = float(checkpoint.get("best", -math.inf))
         wall_before = float(checkpoint.get("wall_s", 0.0))
@@ -805,7 +856,7 @@ def init_weights(colornet: ColorNet, config: TrainConfig) -> None:
     """Load G (and the own F1) from `config.init` (a run folder or a checkpoint); the networks must match."""
     path = Path(config.init)
     path = best_checkpoint(path) if path.is_dir() else path
-    state = load_checkpoint(path)
+    state = load_checkpoint(path, ("generator",))
     try:
         colornet.generator.load_state_dict(state["generator"])
         if config.features == "lineart":
@@ -902,15 +953,19 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None) -> Path:
     run_dir, out_dir = Path(run_dir), Path(out_dir)
     best_path = run_dir / CHECKPOINT_DIR / "best.pt"
     ckpt_path = best_checkpoint(run_dir)
-    ckpt = load_checkpoint(ckpt_path)
-    config = TrainConfig.from_dict(ckpt["config"])
+    ckpt = load_checkpoint(ckpt_path, ("config", "generator", "step"))
+    try:
+        config = TrainConfig.from_dict(ckpt["config"])
+        generator = Generator(config.generator_config())
+        features = LineArtFeatures(config.feature_channels, config.feature_width) \
+            if config.features == "lineart" else None
+    except (ConfigError, AttributeError, TypeError, ValueError, RuntimeError) as exc:  # a damaged recipe record
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise ModelError(f"training checkpoint {ckpt_path} records an unusable recipe ({reason})") from exc
     name = name or config.resolved_model_name()
-    generator = Generator(config.generator_config())
-    generator.load_state_dict(ckpt["generator"])
-    features = None
-    if config.features == "lineart":
-        features = LineArtFeatures(config.feature_channels, config.feature_width)
-        features.load_state_dict(ckpt["features"])
+    _load_weights(generator, ckpt["generator"], f"generator of training checkpoint {ckpt_path}")
+    if features is not None:
+        _load_weights(features, ckpt.get("features"), f"line-art features of training checkpoint {ckpt_path}")
     run_config = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else {}
     summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
     quality = json.loads((run_dir / "quality.json").read_text()) if (run_dir / "quality.json").is_file() else None
