@@ -196,6 +196,20 @@ def test_png_claiming_a_huge_size_in_the_cli(tmp_path, capsys):
     assert code == 3 and "cannot read" in _one_error_line(stderr)
 
 
+def test_prepare_skips_a_png_claiming_a_huge_size(tmp_path):
+    from alacgan_batch.train.data import prepare_dataset
+
+    src = tmp_path / "src"
+    src.mkdir()
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[16:48, 16:48] = (40, 160, 220)
+    assert cv2.imwrite(str(src / "ok.png"), image)
+    _huge_png(src / "huge.png")
+    with pytest.warns(UserWarning, match="huge.png"):
+        summary = prepare_dataset(src, tmp_path / "prepared", size=32, progress=False)
+    assert summary["images"] == 1 and summary["skipped_files"] == ["huge.png"]
+
+
 # --- 5. training checkpoints --------------------------------------------------------------------
 
 def _run_with_checkpoint(folder: Path, write) -> Path:

@@ -551,7 +551,10 @@ def prepare_dataset(src: Path, out: Path, size: int = 512, seed: int = 0, progre
             items.append(previous[rel])
             cached += 1
         else:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            try:
+                image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            except (cv2.error, MemoryError):  # a header claiming a huge size: skipped like any unreadable file
+                image = None
             if image is None or min(image.shape[:2]) < 16:
                 warnings.warn(f"skipping unreadable image {path}", stacklevel=2)
                 skipped.append(rel)
