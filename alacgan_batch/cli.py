@@ -367,6 +367,10 @@ def _interrupted() -> NoReturn:
 def main() -> None:
     """Entry point: map user errors to one line and an exit code; keep tracebacks for bugs behind --debug."""
     _stop_on_sigterm()
+    import cv2
+
+    # our errors name the file and what is wrong in one line; OpenCV's own warnings would add a second
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     try:
         code = app(standalone_mode=False)  # returns the exit code of a typer.Exit, 130 for Ctrl-C
     except AlacganError as exc:

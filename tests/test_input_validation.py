@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -208,6 +210,17 @@ def test_prepare_skips_a_png_claiming_a_huge_size(tmp_path):
     with pytest.warns(UserWarning, match="huge.png"):
         summary = prepare_dataset(src, tmp_path / "prepared", size=32, progress=False)
     assert summary["images"] == 1 and summary["skipped_files"] == ["huge.png"]
+
+
+def test_a_truncated_frame_gives_one_line_on_stderr_and_no_opencv_warning(tmp_path):
+    ok, buffer = cv2.imencode(".png", np.full((40, 56), 255, np.uint8))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "shot.0001.png").write_bytes(buffer.tobytes()[:60])
+    run = subprocess.run([sys.executable, "-m", "alacgan_batch", "colorize", str(tmp_path / "in"), "-o",
+                          str(tmp_path / "out"), "--engine", "flat"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 3, run.stderr
+    assert [line for line in run.stderr.splitlines() if "error" in line.lower() or "warn" in line.lower()] == [
+        f"error: cannot read {tmp_path / 'in' / 'shot.0001.png'}: not a readable image (corrupt or truncated?)"]
 
 
 # --- 5. training checkpoints --------------------------------------------------------------------
