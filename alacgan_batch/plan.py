@@ -152,8 +152,11 @@ def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
         elif options.propagate and len(shot) > 1:
             from .propagate import propagate_hints
 
-            if len({wsizes[i] for i in shot}) > 1:
-                raise InputError(f"frames of one shot change size near {frames[shot.start].label}")
+            changed = next((i for i in shot if wsizes[i] != wsizes[shot.start]), None)
+            if changed is not None:  # strokes cannot be carried between frames of different shapes
+                raise InputError(f"{frames[changed].label} is {sizes[changed][1]}x{sizes[changed][0]} but "
+                                 f"{frames[shot.start].label}, in the same shot, is {sizes[shot.start][1]}x"
+                                 f"{sizes[shot.start][0]}: frames of one shot must share a shape")
             # coverages are read from disk as propagation reaches them, strokes written as they are final:
             # memory follows the longest stretch between keyframes, not the shot
             propagate_hints(_ShotCoverage(plan, shot), keys,

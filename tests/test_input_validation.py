@@ -283,3 +283,12 @@ def test_unprepared_dataset_names_the_real_prepare_command(tmp_path):
     with pytest.raises(InputError, match=r"run `alacgan prepare SRC -o .*raw` first") as info:
         train(load_recipe("tiny"), tmp_path / "raw", tmp_path / "run", progress=False)
     assert "train prepare" not in str(info.value)
+
+
+def test_a_frame_of_another_shape_in_a_shot_is_named(frames_dir, tmp_path, capsys):
+    write_image(frames_dir / "shot.0004.png", draw_frame((100, 72)))  # turned on its side: 72x100 -> 100x72
+    hint = write_image(tmp_path / "hints" / "shot.0001.png", stroke_image((72, 100), (30, 40), (0, 0, 255)))
+    code, _, stderr = run_cli(["colorize", frames_dir, "--hints", hint, "--engine", "flat", "-o", tmp_path / "out"],
+                              capsys)
+    line = _one_error_line(stderr)
+    assert code == 3 and "frame 4 is 72x100" in line and "frame 1" in line and "100x72" in line
