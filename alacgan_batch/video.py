@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -45,6 +46,8 @@ class VideoInfo:
     """What we need to know about a video stream to read it and to write a matching one.
 
     `frame_count` is the container's own count, None where it keeps none (Matroska, AVI).
+    `announced_frames` is that count, or else the one the stream's duration tag gives (Matroska writes one per
+    stream): what a complete file should decode to, to tell a truncated file.
     `rotation` is the clockwise turn a player applies for display (the legacy `rotate` tag's convention:
     a phone's portrait clip reads 90), taken from the display matrix; one of 0, 90, 180, 270.
     """
@@ -60,6 +63,7 @@ class VideoInfo:
     has_audio: bool
     codec: str
     pix_fmt: str
+    announced_frames: int | None = None
 
 
 def _av_reason(exc: BaseException) -> str:
@@ -109,6 +113,17 @@ def _frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
     return Fraction(0)
 
 
+def _announced_frames(stream: av.video.stream.VideoStream, fps: Fraction) -> int | None:
+    """Frames the header promises: the container's count, else the stream's DURATION tag (HH:MM:SS.fraction)."""
+    if stream.frames:
+        return int(stream.frames)
+    match = re.fullmatch(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)", str(stream.metadata.get("DURATION", "")))
+    if match is None or not fps:
+        return None
+    hours, minutes, seconds = match.groups()
+    return round((Fraction(int(hours) * 3600 + int(minutes) * 60) + Fraction(seconds)) * fps)
+
+
 def _has_alpha(pix_fmt: str) -> bool:
     try:
         return any(c.is_alpha for c in av.VideoFormat(pix_fmt).components)
@@ -146,6 +161,7 @@ def probe(path: Path) -> VideoInfo:
             has_audio=bool(container.streams.audio),
             codec=ctx.name,
             pix_fmt=pix_fmt,
+            announced_frames=0 if first is None else _announced_frames(stream, _frame_rate(stream)),
         )
 
 
@@ -196,6 +212,11 @@ class VideoReader:
             ) from exc
         if self.frames_read == 0:
             raise InputError(f"{self.path} has no video frames")
+        announced = self.info.announced_frames
+        # a truncated file simply ends early; a few frames' slack for edit lists and rounded durations
+        if announced and self.frames_read < announced - max(2, announced // 50):
+            raise InputError(f"{self.path} ends after {self.frames_read} of the {announced} frames its header "
+                             "announces (truncated?)")
 
     def close(self) -> None:
         self._container.close()

@@ -328,6 +328,18 @@ def test_zero_frame_video_is_an_input_error(tmp_path: Path, make) -> None:
             pass
 
 
+def test_a_truncated_matroska_is_an_input_error_and_a_whole_one_reads_in_full(tmp_path: Path) -> None:
+    whole = _make_video(tmp_path / "whole.mkv", _gradient_frames(30), fps=24, encoder="ffv1", pix_fmt="bgr0")
+    assert probe(whole).frame_count is None and probe(whole).announced_frames == 30  # from the DURATION tag
+    assert len(_read_all(whole)) == 30
+    cut = tmp_path / "cut.mkv"  # a copy that stopped half-way: Matroska keeps no count, so it just ends early
+    data = whole.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    with VideoReader(cut) as reader, pytest.raises(InputError, match=r"ends after \d+ of the 30 frames .*truncated"):
+        for _ in reader:
+            pass
+
+
 # ------------------------------------------------------------------------------------------ writer errors
 
 
