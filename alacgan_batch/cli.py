@@ -92,6 +92,8 @@ def _run_colorize(input: Path, hints: list[str] | None, output: Path | None, wei
                   f"{engine.precision_name}, batch {engine.batch_size}", highlight=False)
     else:
         err.print("engine flat: no network, regions take their hint colours", highlight=False)
+        if weights or i2v:  # a flag given on purpose and silently unused would look like it was used
+            err.print("[yellow]warning:[/yellow] --weights/--i2v are not used by the flat engine", highlight=False)
     with PhaseProgress() as progress:
         summary = colorizer.colorize_sequence(input, hints or [], output, progress=progress, **run)
     for shot in summary.unhinted_shots:

@@ -136,3 +136,11 @@ def test_resume_with_overwrite_and_a_hint_without_strokes_are_clear_errors(frame
                               capsys)
     assert code == 3 and stderr.count("error:") == 1 and "has no strokes" in stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_model_files_given_to_the_flat_engine_are_named_as_unused(frames_dir, tiny_model, tmp_path, capsys):
+    code, _, stderr = run_cli(["colorize", frames_dir, "--engine", "flat", "--weights", tiny_model, "-o",
+                               tmp_path / "out"], capsys)
+    assert code == 0 and "warning: --weights/--i2v are not used by the flat engine" in stderr
+    code, _, stderr = run_cli(["colorize", frames_dir, "--engine", "flat", "-o", tmp_path / "out2"], capsys)
+    assert code == 0 and "warning" not in stderr
