@@ -365,6 +365,9 @@ def _first_existing(folder: Path, names: tuple[str, ...]) -> Path | None:
 
 def resolve_model_files(weights: Path | str | None = None, i2v: Path | str | None = None) -> ModelFiles:
     """Flags, then ALACGAN_WEIGHTS/ALACGAN_I2V, then the user model folder, then the bundled model."""
+    for given, flag in ((weights, "--weights"), (i2v, "--i2v")):
+        if given and not Path(given).is_file():  # named on purpose: never fall back past it in silence
+            raise ModelError(f"{flag} {given}: no such file")
     user_dir = user_model_dir()
     found_weights, weights_source = None, "not found"
     for candidate, source in (

@@ -342,11 +342,12 @@ def export(
     run: Annotated[Path, typer.Argument(help="A training run folder.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Folder for the model file and its card.")],
     name: Annotated[str | None, typer.Option(help="Model name (file stem).")] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace a model file, card or SHA256SUMS already there.")] = False,
 ) -> None:
     """Write a run's generator as a model file (.safetensors + .json) with its model card."""
     from .train import export_run
 
-    path = export_run(run, output, name=name)
+    path = export_run(run, output, name=name, overwrite=overwrite)
     err.print(f"wrote {path}", highlight=False)
 
 

@@ -155,5 +155,9 @@ def test_model_files_resolve_flag_then_env_then_user_folder_then_bundled(tmp_pat
     files = resolve_model_files()
     assert (files.weights, files.weights_source, files.i2v) == (Path("/env/g.pth"), "ALACGAN_WEIGHTS",
                                                                Path("/env/i2v.pth"))
-    files = resolve_model_files("/flag/g.pth", "/flag/i.pth")
-    assert (files.weights, files.weights_source, files.i2v_source) == (Path("/flag/g.pth"), "--weights", "--i2v")
+    (tmp_path / "flag").mkdir()
+    for name in ("g.pth", "i.pth"):
+        (tmp_path / "flag" / name).write_bytes(b"x")
+    files = resolve_model_files(tmp_path / "flag" / "g.pth", tmp_path / "flag" / "i.pth")
+    assert (files.weights, files.weights_source, files.i2v_source) == (tmp_path / "flag" / "g.pth", "--weights",
+                                                                       "--i2v")

@@ -292,3 +292,13 @@ def test_a_frame_of_another_shape_in_a_shot_is_named(frames_dir, tmp_path, capsy
                               capsys)
     line = _one_error_line(stderr)
     assert code == 3 and "frame 4 is 72x100" in line and "frame 1" in line and "100x72" in line
+
+
+def test_a_model_file_named_on_purpose_must_exist(tmp_path):
+    from alacgan_batch.checkpoints import resolve_model_files
+    from alacgan_batch.errors import ModelError
+
+    with pytest.raises(ModelError, match="--i2v .*nope.pth: no such file"):
+        resolve_model_files(i2v=tmp_path / "nope.pth")  # the bundled model needs no i2v: it was ignored
+    with pytest.raises(ModelError, match="--weights .*netG.pth: no such file"):
+        resolve_model_files(weights=tmp_path / "netG.pth")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from alacgan_batch.errors import ConfigError, InputError
+from alacgan_batch.errors import ConfigError, InputError, OutputError
 from alacgan_batch.train import data as tdata
 from alacgan_batch.train import export_run, load_recipe, losses, prepare_dataset, train
 from alacgan_batch.train.trainer import SizedCritic, load_checkpoint
@@ -413,3 +413,11 @@ def test_export_run_writes_a_loadable_model_and_card(tmp_path: Path) -> None:
     ckpt = load_checkpoint(tmp_path / "run/checkpoints/step-00000002.pt")
     # the exported weights are the run's last checkpoint, every tensor of them
     assert all(torch.equal(v, ckpt["generator"][k]) for k, v in model.generator.state_dict().items())
+    # a second export into the same folder (model/ holds the bundled model) is refused unless asked for
+    before = {p.name: p.read_bytes() for p in (tmp_path / "model").iterdir()}
+    with pytest.raises(OutputError, match="alacgan-tiny.safetensors exists"):
+        export_run(tmp_path / "run", tmp_path / "model", name="alacgan-tiny")
+    with pytest.raises(OutputError, match="MODEL_CARD.md exists"):  # another model's card is not replaced either
+        export_run(tmp_path / "run", tmp_path / "model", name="other")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "model").iterdir()} == before
+    assert export_run(tmp_path / "run", tmp_path / "model", overwrite=True) == weights

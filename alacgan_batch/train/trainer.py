@@ -30,7 +30,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ConfigError, InputError, ModelError
+from ..errors import ConfigError, InputError, ModelError, OutputError
 from ..nets import Discriminator, Generator, GeneratorConfig, LineArtFeatures
 from ..nets.generator import OFFICIAL_CARDINALITY, OFFICIAL_DEPTHS
 from ..tomlfiles import read_named_toml
@@ -941,7 +941,7 @@ def _read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def export_run(run_dir: Path, out_dir: Path, name: str | None = None) -> Path:
+def export_run(run_dir: Path, out_dir: Path, name: str | None = None, overwrite: bool = False) -> Path:
     """Write a run's generator (+ own F1) with `save_model`, a MODEL_CARD.md and SHA256SUMS; returns the weights.
 
     Uses best.pt (best validation score) when the run has one, else its latest checkpoint. If the run
@@ -982,6 +982,11 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None) -> Path:
         "initialised_from": config.init,  # a second stage names the run it started from
     }
     weights = out_dir / f"{name}.safetensors"
+    existing = [p for p in (weights, weights.with_suffix(".json"), out_dir / "MODEL_CARD.md", out_dir / "SHA256SUMS")
+                if p.exists()]
+    if existing and not overwrite:  # e.g. the bundled model in model/, which the package loads by default
+        raise OutputError(f"{existing[0]} exists; export into another folder or pass --overwrite to replace "
+                          f"{', '.join(p.name for p in existing)}")
     save_model(weights, generator, features,
                ModelSpec(generator=config.generator_config(), features=config.features,
                          feature_width=config.feature_width, name=name,
@@ -992,13 +997,9 @@ def export_run(run_dir: Path, out_dir: Path, name: str | None = None) -> Path:
     digest = _sha256(weights)
     write_bytes_atomic(out_dir / "SHA256SUMS", f"{digest}  {weights.name}\n".encode())
     notes = (run_dir / "NOTES.md").read_text() if (run_dir / "NOTES.md").is_file() else ""
-    for path in (weights, weights.with_suffix(".json")):
-        path.chmod(0o644)  # shipped files: readable by everyone (the atomic temp file starts as 0600)
     card = _model_card(name, config, provenance, train_records, val_records, quality, generator, features, digest,
                        notes)
     write_bytes_atomic(out_dir / "MODEL_CARD.md", card.encode())
-    for path in (out_dir / "MODEL_CARD.md", out_dir / "SHA256SUMS"):
-        path.chmod(0o644)
     return weights
 
 
