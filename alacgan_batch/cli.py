@@ -84,7 +84,9 @@ def _colorizer_settings(preset: str | None, given: dict) -> dict:
 def _run_colorize(input: Path, hints: list[str] | None, output: Path | None, weights: Path | None,
                   i2v: Path | None, settings: dict, run: dict, as_json: bool) -> None:
     from .pipeline import Colorizer
+    from .sinks import is_video_path
 
+    _state["video_out"] = is_video_path(output) if output is not None else is_video_path(input)
     colorizer = Colorizer(weights=weights, i2v=i2v, **settings)
     if colorizer.model_files is not None:
         files, engine = colorizer.model_files, colorizer.engine
@@ -189,6 +191,8 @@ def video(
     batch_size: Annotated[int | None, typer.Option(min=1)] = None,
     precision: Annotated[str | None, typer.Option()] = None,
     short_side: Annotated[int | None, typer.Option()] = None,
+    resume: Annotated[bool, typer.Option(help="Finish an interrupted run into the same frame pattern (a video "
+                                         "output starts over).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output video, or frames an earlier run "
                                             "wrote.")] = False,
     as_json: JsonOpt = False,
@@ -198,7 +202,7 @@ def video(
         "engine": engine, "background": background, "flatten": flatten, "stabilize": stabilize,
         "on_missing_hints": on_missing_hints, "detect_cuts": cuts, "device": device, "batch_size": batch_size,
         "precision": precision, "short_side": short_side})
-    run = {"codec": codec, "crf": crf, "overwrite": overwrite}
+    run = {"codec": codec, "crf": crf, "resume": resume, "overwrite": overwrite}
     _run_colorize(input, hints, output, weights, i2v, settings, run, as_json)
 
 
@@ -362,8 +366,12 @@ def _stop_on_sigterm() -> None:
 
 def _interrupted() -> NoReturn:
     signum = _state.get("signal", signal.SIGINT)
-    err.print(f"interrupted ({signal.Signals(signum).name}): frames written so far are complete; rerun with "
-              "--resume to continue", highlight=False)
+    if _state.get("video_out"):  # a video is written whole or not at all
+        err.print(f"interrupted ({signal.Signals(signum).name}): no video was written (its temp file is removed); "
+                  "run the command again to start over", highlight=False)
+    else:
+        err.print(f"interrupted ({signal.Signals(signum).name}): frames written so far are complete; rerun with "
+                  "--resume to continue", highlight=False)
     sys.exit(128 + signum)
 
 

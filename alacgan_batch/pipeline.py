@@ -169,6 +169,9 @@ class Colorizer:
         protected = frozenset(hint_files(hints))
         # refuse what can be refused before the long plan pass
         if is_video_path(output):
+            if resume:
+                raise ConfigError(f"--resume: {output} is a video, written whole or not at all; run without "
+                                  "--resume to start over, or write frames (-o 'frames/shot.####.png') to resume")
             VideoSink.check_target(output, frame_source, overwrite, protected)
         else:
             FolderSink.check_target(output, frame_source, protected)

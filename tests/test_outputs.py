@@ -12,7 +12,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from helpers import draw_frame, run_cli, snapshot, stroke_image, write_image
+from helpers import draw_frame, make_video, run_cli, snapshot, stroke_image, write_image
 
 from alacgan_batch.errors import OutputError
 
@@ -100,16 +100,18 @@ def test_frames_of_another_size_cannot_go_into_one_video(frames_dir, tmp_path, c
     assert list(tmp_path.glob("*take*")) == []
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_stopped_run_exits_nonzero_cleans_up_and_resumes(signum, tmp_path):
+@pytest.mark.parametrize(("signum", "target"), [(signal.SIGINT, "frames"), (signal.SIGTERM, "frames"),
+                                                (signal.SIGTERM, "video")])
+def test_a_stopped_run_exits_nonzero_cleans_up_and_can_be_finished(signum, target, tmp_path):
     frames = tmp_path / "lineart"
     for i in range(1, 41):  # enough frames at 256 px that planning and colouring take a few seconds
         write_image(frames / f"shot.{i:04d}.png", draw_frame((256, 256), shift=i))
     write_image(tmp_path / "hints" / "shot.0001.png", stroke_image((256, 256), (90, 120), (0, 0, 255)))
     scratch = tmp_path / "scratch"  # the run's TMPDIR: its plan folder must be gone afterwards
     scratch.mkdir()
+    out = tmp_path / ("out" if target == "frames" else "take.mp4")
     command = [sys.executable, "-m", "alacgan_batch", "colorize", str(frames), "--hints", str(tmp_path / "hints"),
-               "--engine", "flat", "-o", str(tmp_path / "out")]
+               "--engine", "flat", "-o", str(out)]
     run = subprocess.Popen(command, env={**os.environ, "TMPDIR": str(scratch)}, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
@@ -118,14 +120,35 @@ def test_a_stopped_run_exits_nonzero_cleans_up_and_resumes(signum, tmp_path):
     run.send_signal(signum)
     _, stderr = run.communicate(timeout=120)
     assert run.returncode == 128 + signum, stderr
-    assert "interrupted" in stderr and "--resume" in stderr and "Traceback" not in stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
     assert list(scratch.iterdir()) == []
-    out = tmp_path / "out"
-    assert not out.exists() or not [p for p in out.iterdir() if ".partial" in p.name]
-    resumed = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    assert len(list(out.glob("shot.*.png"))) == 40
-    assert np.mean([p.stat().st_size > 0 for p in out.glob("shot.*.png")]) == 1.0
+    assert not [p for p in tmp_path.rglob("*") if ".partial" in p.name]
+    if target == "frames":
+        assert "rerun with --resume" in stderr
+        finished = subprocess.run([*command, "--resume"], capture_output=True, text=True, timeout=300)
+        assert finished.returncode == 0, finished.stderr
+        assert sorted(p.name for p in out.glob("shot.*.png")) == sorted(p.name for p in frames.iterdir())
+    else:  # a video is whole or absent: the same command starts over
+        assert "no video was written" in stderr and not out.exists()
+        finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+        assert finished.returncode == 0, finished.stderr
+        with av.open(str(out)) as container:
+            assert sum(1 for _ in container.decode(video=0)) == 40
+
+
+def test_video_to_frames_resumes_and_a_video_output_cannot(tmp_path, capsys):
+    drawings = [np.repeat(draw_frame((64, 96), shift=i)[..., None], 3, axis=2) for i in range(6)]
+    take = make_video(tmp_path / "take.mp4", drawings, fps=12)
+    args = ["video", take, "--engine", "flat", "-o", tmp_path / "frames" / "shot.####.png"]
+    assert run_cli(args, capsys)[0] == 0
+    written = sorted((tmp_path / "frames").glob("shot.*.png"))
+    assert len(written) == 6
+    written[2].unlink()  # as if the run had stopped before this frame
+    code, _, stderr = run_cli([*args, "--resume"], capsys)
+    assert code == 0, stderr
+    assert sorted((tmp_path / "frames").glob("shot.*.png")) == written
+    code, _, stderr = run_cli(["video", take, "--engine", "flat", "-o", tmp_path / "o.mp4", "--resume"], capsys)
+    assert code == 2 and "written whole or not at all" in stderr and not (tmp_path / "o.mp4").exists()
 
 
 def test_resume_with_overwrite_and_a_hint_without_strokes_are_clear_errors(frames_dir, tmp_path, capsys):
