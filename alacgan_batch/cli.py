@@ -73,21 +73,14 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
     _state["debug"] = debug
 
 
-def _colorizer_settings(preset: str | None, given: dict) -> dict:
-    from .presets import load_preset
-
-    settings = load_preset(preset) if preset else {}
-    settings.update({k: v for k, v in given.items() if v is not None})
-    return settings
-
 
 def _run_colorize(input: Path, hints: list[str] | None, output: Path | None, weights: Path | None,
-                  i2v: Path | None, settings: dict, run: dict, as_json: bool) -> None:
+                  i2v: Path | None, preset: str | None, settings: dict, run: dict, as_json: bool) -> None:
     from .pipeline import Colorizer
     from .sinks import is_video_path
 
     _state["video_out"] = is_video_path(output) if output is not None else is_video_path(input)
-    colorizer = Colorizer(weights=weights, i2v=i2v, **settings)
+    colorizer = Colorizer.from_preset(preset, weights=weights, i2v=i2v, **settings)
     if colorizer.model_files is not None:
         files, engine = colorizer.model_files, colorizer.engine
         err.print(f"model: {files.weights} ({files.weights_source}); device {engine.device}, "
@@ -157,14 +150,14 @@ def colorize(
     as_json: JsonOpt = False,
 ) -> None:
     """Colour a frame sequence; strokes on keyframes guide the colours of the whole shot."""
-    settings = _colorizer_settings(preset, {
+    settings = {
         "engine": engine, "propagate": propagate, "flatten": flatten, "stabilize": stabilize, "palette": palette,
         "background": background, "layers": layers, "on_missing_hints": on_missing_hints, "detect_cuts": cuts,
         "device": device, "batch_size": batch_size, "precision": precision, "short_side": short_side,
-        "overlay_lines": lines})
+        "overlay_lines": lines}
     run = {"frames": frames, "on_missing_frames": on_missing_frames, "codec": codec, "crf": crf,
            "resume": resume, "overwrite": overwrite}
-    _run_colorize(input, hints, output, weights, i2v, settings, run, as_json)
+    _run_colorize(input, hints, output, weights, i2v, preset, settings, run, as_json)
 
 
 @app.command()
@@ -198,12 +191,12 @@ def video(
     as_json: JsonOpt = False,
 ) -> None:
     """Colour a video; `@N` on a hint counts frames from 0. Shot cuts stop hint propagation."""
-    settings = _colorizer_settings(preset, {
+    settings = {
         "engine": engine, "background": background, "flatten": flatten, "stabilize": stabilize,
         "on_missing_hints": on_missing_hints, "detect_cuts": cuts, "device": device, "batch_size": batch_size,
-        "precision": precision, "short_side": short_side})
+        "precision": precision, "short_side": short_side}
     run = {"codec": codec, "crf": crf, "resume": resume, "overwrite": overwrite}
-    _run_colorize(input, hints, output, weights, i2v, settings, run, as_json)
+    _run_colorize(input, hints, output, weights, i2v, preset, settings, run, as_json)
 
 
 @hints_app.command("preview")

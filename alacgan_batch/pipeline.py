@@ -63,7 +63,18 @@ class Colorizer:
 
     >>> colorizer = Colorizer()                       # bundled model, CUDA if present
     >>> colorizer.colorize_sequence("shot/lineart", hints=["shot/hints"], output="shot/color")
+    >>> Colorizer.from_preset("final", batch_size=4)  # a preset's settings, keywords over them (as the CLI)
     """
+
+    @classmethod
+    def from_preset(cls, preset: str | None, **settings) -> Colorizer:
+        """Settings of a preset (`presets/NAME.toml` or a .toml path), with `settings` that are not None over
+        them: what `alacgan colorize --preset NAME --flag ...` builds."""
+        from .presets import load_preset
+
+        merged = load_preset(preset) if preset else {}
+        merged.update({k: v for k, v in settings.items() if v is not None})
+        return cls(**merged)
 
     def __init__(self, weights: Path | str | None = None, i2v: Path | str | None = None, device: str = "auto",
                  batch_size: int | None = None, precision: str = "auto",
@@ -302,10 +313,12 @@ def _prefetched(source: FrameSource, todo: set[int], ahead: int) -> Iterator[tup
 def colorize_sequence(source: Path | str, hints: Sequence[HintSpec | str | Path] = (),
                       output: Path | str | None = None, *, weights: Path | str | None = None,
                       i2v: Path | str | None = None, resume: bool = False, overwrite: bool = False,
-                      progress: ProgressCallback | None = None, **options) -> ColorizeSummary:
-    """One call for scripts: load the model (see `Colorizer` for options) and colour a sequence or video."""
+                      progress: ProgressCallback | None = None, preset: str | None = None,
+                      **options) -> ColorizeSummary:
+    """One call for scripts: load the model (see `Colorizer` for options, `preset` as `--preset`) and colour a
+    sequence or video."""
     run_options = {k: options.pop(k) for k in ("frames", "on_missing_frames", "codec", "crf") if k in options}
-    colorizer = Colorizer(weights=weights, i2v=i2v, **options)
+    colorizer = Colorizer.from_preset(preset, weights=weights, i2v=i2v, **options)
     return colorizer.colorize_sequence(source, hints, output, resume=resume, overwrite=overwrite, progress=progress,
                                        **run_options)
 

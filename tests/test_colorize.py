@@ -132,6 +132,23 @@ def test_presets_fill_settings_and_flags_override_them(frames_dir, tiny_model, t
     assert code == 2 and "unknown preset" in stderr
 
 
+def test_the_api_takes_presets_as_the_cli_does_and_final_keeps_the_models_own_size(frames_dir, tmp_path, capsys):
+    from alacgan_batch import Colorizer, colorize_sequence
+
+    final = Colorizer.from_preset("final", device="cpu")
+    trained = final.model.spec.working_short_side
+    assert trained == 256  # the bundled model's: final must not run it at the paper's 512
+    assert (final.engine_name, final.short_side) == ("hybrid", trained)
+    assert Colorizer.from_preset("draft", device="cpu").short_side == 256
+    assert Colorizer.from_preset("final", engine="flat", short_side=None).engine_name == "flat"  # None: unset
+    summary = colorize_sequence(frames_dir, output=tmp_path / "api", preset="flat")
+    code, stdout, _ = run_cli(["colorize", frames_dir, "-o", tmp_path / "cli", "--preset", "flat", "--json"], capsys)
+    assert code == 0 and summary.engine == json.loads(stdout)["engine"] == "flat"
+    assert snapshot(tmp_path / "api").keys() == snapshot(tmp_path / "cli").keys()
+    assert all((tmp_path / "api" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes()
+               for name in snapshot(tmp_path / "api") if name.endswith(".png"))
+
+
 def test_bundled_model_puts_hint_colours_where_the_hints_are(tmp_path, capsys):
     """The shipped, trained model: strokes pull their regions to the stroke colour (see model/MODEL_CARD.md)."""
     from alacgan_batch import metrics, synth
