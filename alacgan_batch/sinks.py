@@ -42,6 +42,12 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+def _refuse_earlier_frames(folder: Path, done: int, total: int) -> None:
+    if done:
+        raise OutputError(f"output {folder} already holds {done} of {total} frames; pass --resume to finish an "
+                          "interrupted run or --overwrite to replace them")
+
+
 class FolderSink:
     """One PNG per frame (same name, or the output pattern's numbering), written atomically, plus a manifest."""
 
@@ -82,10 +88,7 @@ class FolderSink:
         if resume or overwrite:
             return
         done = sum(output_path(frame, output).exists() for frame in frames)
-        if done:
-            folder = output.parent if is_pattern(str(output)) else output
-            raise OutputError(f"output {folder} already holds {done} of {len(frames)} frames; "
-                              "pass --resume to finish an interrupted run or --overwrite to replace them")
+        _refuse_earlier_frames(output.parent if is_pattern(str(output)) else output, done, len(frames))
 
     def _prepare(self, resume: bool, overwrite: bool) -> set[int]:
         """Indices already done (on --resume); refuses to mix runs or overwrite without being asked."""
@@ -104,9 +107,8 @@ class FolderSink:
                                       f"({', '.join(changed)}); use --overwrite to start again")
             elif existing:
                 raise OutputError(f"--resume: {self.folder} has frames but no {MANIFEST_NAME}; use --overwrite")
-        elif existing and not overwrite:
-            raise OutputError(f"output {self.folder} already holds {len(existing)} of {len(self.targets)} frames; "
-                              "pass --resume to finish an interrupted run or --overwrite to replace them")
+        elif not overwrite:
+            _refuse_earlier_frames(self.folder, len(existing), len(self.targets))
         else:
             existing = set()
         try:
