@@ -332,6 +332,9 @@ def train(
         if summary.get("stopped_by_time_limit") else "finished"
     err.print(f"training {state} at step {summary.get('step')} in {summary.get('wall_s')} s; "
               f"checkpoint {summary.get('checkpoint')}", highlight=False)
+    if summary.get("interrupted"):  # saved and resumable, but not done: a job scheduler must not read success
+        err.print("rerun with --resume to continue", highlight=False)
+        sys.exit(128 + (summary.get("stop_signal") or signal.SIGINT))
 
 
 @app.command()

@@ -280,6 +280,25 @@ def test_resume_is_bitwise_exact(tmp_path: Path) -> None:
     assert len(list((run / "checkpoints").glob("step-*.pt"))) <= 2  # keep_last
 
 
+def test_a_training_command_stopped_by_sigterm_saves_and_exits_143(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    run = subprocess.Popen([sys.executable, "-m", "alacgan_batch", "train", "synth", "-o", str(tmp_path / "run"),
+                            "--recipe", "tiny", "--set", "steps=10000", "--set", "max_minutes=2"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "run").is_dir() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(2.0)  # into the loop
+    run.send_signal(signal.SIGTERM)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 128 + signal.SIGTERM, stderr  # saved, but not done: a scheduler must see that
+    assert "training interrupted" in stderr and "--resume" in stderr
+    assert list((tmp_path / "run/checkpoints").glob("step-*.pt"))
+
+
 def test_resume_with_nothing_to_resume(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="nothing to resume"):
         train(_tiny(), None, tmp_path / "empty", resume=True, progress=False)

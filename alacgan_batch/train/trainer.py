@@ -542,6 +542,7 @@ class _StopFlag:
 
     def __init__(self) -> None:
         self.requested = False
+        self.signum: int | None = None  # the signal that asked, for the command's exit code
         self._previous: dict[int, object] = {}
 
     def __enter__(self) -> _StopFlag:
@@ -554,6 +555,7 @@ class _StopFlag:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        self.signum = signum
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
@@ -831,7 +833,8 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
             last_ckpt = save(step, wall) or last_ckpt
     summary = {
         "run": str(out), "recipe": config.name, "start_step": start_step, "step": step, "steps": config.steps,
-        "interrupted": interrupted, "stopped_by_time_limit": stopped_by_time, "lr_dropped_at": lr_dropped_at,
+        "interrupted": interrupted, "stop_signal": stop.signum if interrupted else None,
+        "stopped_by_time_limit": stopped_by_time, "lr_dropped_at": lr_dropped_at,
         "wall_s": round(wall, 1),
         "session_s_per_step": round((time.time() - t0) / max(1, step - start_step), 4),
         "last": last, "best_val_hint_acc": best if best > -math.inf else None, "skipped_images": skipped_total,
