@@ -79,7 +79,10 @@ def _run_colorize(input: Path, hints: list[str] | None, output: Path | None, wei
     from .pipeline import Colorizer
     from .sinks import is_video_path
 
-    _state["video_out"] = is_video_path(output) if output is not None else is_video_path(input)
+    video_out = is_video_path(output) if output is not None else is_video_path(input)
+    # a video is written whole or not at all; frames are kept one by one
+    _state["after_interrupt"] = "no video was written (its temp file is removed); run the command again to start " \
+        "over" if video_out else "frames written so far are complete; rerun with --resume to continue"
     colorizer = Colorizer.from_preset(preset, weights=weights, i2v=i2v, **settings)
     if colorizer.model_files is not None:
         files, engine = colorizer.model_files, colorizer.engine
@@ -362,12 +365,8 @@ def _stop_on_sigterm() -> None:
 
 def _interrupted() -> NoReturn:
     signum = _state.get("signal", signal.SIGINT)
-    if _state.get("video_out"):  # a video is written whole or not at all
-        err.print(f"interrupted ({signal.Signals(signum).name}): no video was written (its temp file is removed); "
-                  "run the command again to start over", highlight=False)
-    else:
-        err.print(f"interrupted ({signal.Signals(signum).name}): frames written so far are complete; rerun with "
-                  "--resume to continue", highlight=False)
+    after = _state.get("after_interrupt")
+    err.print(f"interrupted ({signal.Signals(signum).name})" + (f": {after}" if after else ""), highlight=False)
     sys.exit(128 + signum)
 
 
