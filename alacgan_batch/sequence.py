@@ -137,6 +137,7 @@ def _discover_paths(source: Path, wanted: set[int] | None) -> tuple[list[FrameRe
         if not paths:
             raise InputError(f"no frames in {source}: expected PNG, JPEG or TIFF images")
     paths.sort(key=lambda p: (frame_number(p.name) is None, frame_number(p.name) or 0, _natural_key(p.name)))
+    _check_one_sequence(source, paths)
     pattern = None
     if wanted is not None:
         # explicit selection: by number, whatever the names look like
@@ -146,6 +147,19 @@ def _discover_paths(source: Path, wanted: set[int] | None) -> tuple[list[FrameRe
         missing, sequence = _folder_holes(paths) if source.is_dir() else ([], None)
         pattern = str(source / sequence) if sequence else None
     return [FrameRef(p, frame_number(p.name), i) for i, p in enumerate(paths)], missing, pattern
+
+
+def _check_one_sequence(source: Path, paths: list[Path]) -> None:
+    """Two files with one frame number (shot.1 and shot.0001, or bg.0001 and shot.0001) are two sequences: they
+    would be interleaved into one shot and coloured onto one output name."""
+    numbers = [frame_number(p.name) for p in paths]
+    seen: dict[int, Path] = {}
+    for path, number in zip(paths, numbers, strict=True):
+        if number is not None and number in seen:
+            raise InputError(f"{seen[number].name} and {path.name} in {source} are both frame {number}: give a "
+                             "pattern (e.g. 'shot.####.png') to choose one sequence")
+        if number is not None:
+            seen[number] = path
 
 
 def _folder_holes(paths: list[Path]) -> tuple[list[int], str | None]:

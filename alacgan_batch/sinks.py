@@ -59,6 +59,12 @@ class FolderSink:
             output = output / f"{source.path.stem}.####.png"  # video into a folder: numbered frames
         self.folder = output.parent if is_pattern(str(output)) else output
         self.targets = [output_path(frame, output) for frame in frames]
+        named: dict[Path, FrameRef] = {}
+        for frame, target in zip(frames, self.targets, strict=True):
+            if target in named:  # one frame's colour would silently replace the other's
+                raise OutputError(f"{named[target].label} and {frame.label} would both be written to {target}; "
+                                  "choose an output pattern that keeps them apart")
+            named[target] = frame
         self.settings = settings
         self.layers = layers
         inputs = source.inputs | hints

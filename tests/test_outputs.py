@@ -167,3 +167,19 @@ def test_model_files_given_to_the_flat_engine_are_named_as_unused(frames_dir, ti
     assert code == 0 and "warning: --weights/--i2v are not used by the flat engine" in stderr
     code, _, stderr = run_cli(["colorize", frames_dir, "--engine", "flat", "-o", tmp_path / "out2"], capsys)
     assert code == 0 and "not used by the flat engine" not in stderr
+
+
+def test_two_sequences_in_one_folder_or_two_frames_onto_one_output_are_refused(frames_dir, tmp_path, capsys):
+    for i in range(1, 4):  # a background sequence beside the character's: frame 1 twice
+        write_image(frames_dir / f"bg.{i:04d}.png", draw_frame((72, 100), shift=-i))
+    code, _, stderr = run_cli(["colorize", frames_dir, "--engine", "flat", "-o", tmp_path / "out"], capsys)
+    assert code == 3 and "bg.0001.png and shot.0001.png" in stderr and "are both frame 1" in stderr
+    assert not (tmp_path / "out").exists()
+    code, _, stderr = run_cli(["colorize", frames_dir / "shot.####.png", "--engine", "flat", "-o", tmp_path / "out"],
+                              capsys)
+    assert code == 0, stderr  # a pattern picks one of them
+    stills = tmp_path / "stills"  # one drawing saved twice: both would become stills_color/pose.png
+    write_image(stills / "pose.png", draw_frame((72, 100)))
+    write_image(stills / "pose.tif", draw_frame((72, 100), shift=3))
+    code, _, stderr = run_cli(["colorize", stills, "--engine", "flat", "-o", tmp_path / "poses"], capsys)
+    assert code == 5 and "would both be written to" in stderr and not list((tmp_path / "poses").glob("*.png"))
