@@ -173,6 +173,8 @@ class Colorizer:
         `output` is a folder (default `<input>_color`), a pattern (`out/shot.####.png`), or a video file.
         """
         start = time.perf_counter()
+        if isinstance(hints, str | Path | HintSpec):  # one hint: not a string of one-letter file names
+            hints = [hints]
         if resume and overwrite:
             raise ConfigError("--resume keeps an earlier run's frames and --overwrite replaces them: pass one")
         frame_source = self.open_source(source, frames, on_missing_frames)

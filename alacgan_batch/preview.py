@@ -35,8 +35,16 @@ def contact_sheet(source: Path | str, hints: Sequence[HintSpec | str | Path], ou
 
     path = Path(source)
     frame_source = VideoSource.open(path) if path.is_file() and is_video_path(path) else FolderSource.open(path)
-    if Path(output).resolve() in frame_source.inputs | hint_files(hints):
+    output = Path(output)
+    if output.resolve() in frame_source.inputs | hint_files(hints):
         raise OutputError(f"contact sheet {output} would overwrite an input of it; choose another with -o")
+    if output.suffix.lower() != ".png":
+        raise OutputError(f"contact sheet {output}: the sheet is a PNG, name it .png")
+    if output.is_dir():
+        raise OutputError(f"contact sheet {output} is a folder; name a .png file")
+    if isinstance(frame_source, FolderSource) and output.resolve().parent == frame_source.root.resolve():
+        raise OutputError(f"contact sheet {output} is in the input folder, where later runs would read it as a "
+                          "frame; choose another with -o")
     plan = build_plan(frame_source, hints, PlanOptions(short_side=short_side, propagate=propagate),
                       progress=progress, keep_coverage=True)
     try:
@@ -65,6 +73,5 @@ def contact_sheet(source: Path | str, hints: Sequence[HintSpec | str | Path], ou
     for i, tile in enumerate(tiles):
         y, x = (i // columns) * (tile_h + 4), (i % columns) * (THUMB_WIDTH + 4)
         sheet[y:y + tile.shape[0], x:x + THUMB_WIDTH] = tile
-    output = Path(output)
     write_png(output, sheet)
     return output

@@ -22,7 +22,7 @@ def _hint(tmp_path: Path, folder: str = "hints") -> Path:
 
 
 @pytest.mark.parametrize("case", ["hint_folder", "pattern_in_input", "jpg_pattern", "sheet_on_frame",
-                                  "sheet_on_hint", "video_exists"])
+                                  "sheet_on_hint", "sheet_in_input", "sheet_jpg", "sheet_folder", "video_exists"])
 def test_an_output_over_an_input_or_an_earlier_result_is_refused(case, frames_dir, tmp_path, capsys):
     hint = _hint(tmp_path)
     args = ["colorize", frames_dir, "--hints", hint.parent, "--engine", "flat", "--overwrite"]
@@ -37,6 +37,10 @@ def test_an_output_over_an_input_or_an_earlier_result_is_refused(case, frames_di
         args = ["hints", "preview", frames_dir, "--hints", hint.parent, "-o", frames_dir / "shot.0002.png"]
     elif case == "sheet_on_hint":
         args = ["hints", "preview", frames_dir, "--hints", hint.parent, "-o", hint]
+    elif case in ("sheet_in_input", "sheet_jpg", "sheet_folder"):  # a new file there would join the frames
+        target = {"sheet_in_input": frames_dir / "sheet.png", "sheet_jpg": tmp_path / "sheet.jpg",
+                  "sheet_folder": tmp_path / "hints"}[case]
+        args = ["hints", "preview", frames_dir, "--hints", hint.parent, "-o", target]
     else:
         (tmp_path / "out").mkdir()
         (tmp_path / "out" / "take.mp4").write_bytes(b"an earlier delivery")
@@ -48,6 +52,7 @@ def test_an_output_over_an_input_or_an_earlier_result_is_refused(case, frames_di
     assert stderr.count("error:") == 1 and "Traceback" not in stderr
     assert [snapshot(folder) for folder in guarded] == before
     assert not (tmp_path / "out").exists() or case == "video_exists"
+    assert not list(tmp_path.glob("sheet*"))
 
 
 def test_a_video_is_replaced_only_with_overwrite(frames_dir, tmp_path, capsys):
@@ -183,3 +188,12 @@ def test_two_sequences_in_one_folder_or_two_frames_onto_one_output_are_refused(f
     write_image(stills / "pose.tif", draw_frame((72, 100), shift=3))
     code, _, stderr = run_cli(["colorize", stills, "--engine", "flat", "-o", tmp_path / "poses"], capsys)
     assert code == 5 and "would both be written to" in stderr and not list((tmp_path / "poses").glob("*.png"))
+
+
+def test_one_hint_may_be_given_as_a_plain_path(frames_dir, tmp_path):
+    from alacgan_batch import colorize_sequence
+
+    hint = _hint(tmp_path)
+    for n, given in enumerate((str(hint), hint)):  # a string was read letter by letter ("hint not found: /")
+        summary = colorize_sequence(frames_dir, given, tmp_path / f"out{n}", engine="flat")
+        assert summary.keyframes == ["shot.0001.png"]
