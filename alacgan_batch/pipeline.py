@@ -117,11 +117,16 @@ class Colorizer:
         if isinstance(lineart, (str, Path)):
             lineart = read_lineart(Path(lineart))
         elif isinstance(lineart, np.ndarray):
-            array = lineart.astype(np.float32) / 255.0 if lineart.dtype == np.uint8 else lineart
-            lineart = lineart_from_array(array)
-        if strokes is not None and strokes.shape[:2] != lineart.size:
-            raise InputError(f"strokes are {strokes.shape[1]}x{strokes.shape[0]} but the frame is "
-                             f"{lineart.size[1]}x{lineart.size[0]}")
+            lineart = lineart_from_array(_unit_image(lineart))
+        elif not isinstance(lineart, LineArt):
+            raise InputError(f"line art must be a path, a LineArt or an image array, not {type(lineart).__name__}")
+        if strokes is not None:
+            strokes = np.asarray(strokes)
+            if strokes.ndim != 3 or strokes.shape[2] != 4 or strokes.dtype != np.uint8:
+                raise InputError(f"strokes must be an HxWx4 uint8 RGBA array, not {strokes.dtype} {strokes.shape}")
+            if strokes.shape[:2] != lineart.size:
+                raise InputError(f"strokes are {strokes.shape[1]}x{strokes.shape[0]} but the frame is "
+                                 f"{lineart.size[1]}x{lineart.size[0]}")
         size = working_size(lineart.size, self.short_side)
         working = None
         if strokes is not None:
@@ -277,6 +282,21 @@ class Colorizer:
                 collect(future)
         sink.close()
         return written
+
+
+def _unit_image(image: np.ndarray) -> np.ndarray:
+    """An image array as float32 in [0, 1]: uint8 and uint16 by their full range, floats as they are (which
+    must already be in [0, 1]: a float image in 0-255 would read as all lines)."""
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 2, 3, 4)) or 0 in image.shape:
+        raise InputError(f"line art must be an HxW or HxWxC (C 1-4) image, not shape {image.shape}")
+    if image.dtype in (np.uint8, np.uint16):
+        return image.astype(np.float32) / np.iinfo(image.dtype).max
+    if not np.issubdtype(image.dtype, np.floating):
+        raise InputError(f"line art must be uint8, uint16 or float in [0, 1], not {image.dtype}")
+    if image.size and (np.nanmin(image) < 0.0 or np.nanmax(image) > 1.0):
+        raise InputError(f"float line art must lie in [0, 1] (got {np.nanmin(image):g}..{np.nanmax(image):g}); "
+                         "divide 0-255 values by 255")
+    return image.astype(np.float32)
 
 
 def _warm_up(plan: Plan, todo: set[int]) -> set[int]:

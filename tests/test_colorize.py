@@ -8,6 +8,7 @@ import pytest
 from helpers import run_cli, snapshot, stroke_image, write_image
 
 from alacgan_batch import Colorizer
+from alacgan_batch.errors import InputError
 from alacgan_batch.sequence import read_image
 
 
@@ -172,3 +173,23 @@ def test_bundled_model_puts_hint_colours_where_the_hints_are(tmp_path, capsys):
     # the shipped model spreads strokes over their regions (hint_spread): the whole hinted area follows them,
     # the background included (stage 2 of the model, without the spread, scored 0.16 on this frame)
     assert hinted_share >= 0.85
+
+
+def test_api_colorize_image_takes_uint16_and_unit_floats_and_refuses_arrays_it_would_misread(frames_dir, tmp_path):
+    from alacgan_batch import Colorizer
+
+    colorizer = Colorizer(engine="flat", short_side=0)
+    grey8 = cv2.imread(str(frames_dir / "shot.0002.png"), cv2.IMREAD_GRAYSCALE)
+    strokes = stroke_image(grey8.shape, (30, 40), (0, 0, 255))
+    reference = colorizer.colorize_image(grey8, strokes)
+    assert (reference[..., 3] == 255).any()  # flat: the hinted region is filled, the rest clear
+    # the same drawing as 16-bit and as float in [0, 1] gives the same frame (16-bit was read as mostly lines)
+    assert np.array_equal(colorizer.colorize_image(grey8.astype(np.uint16) * 257, strokes), reference)
+    assert np.array_equal(colorizer.colorize_image(grey8 / 255.0, strokes), reference)
+    for bad, fragment in [(grey8.astype(np.float32), "divide 0-255 values by 255"),
+                          (np.zeros((0, 5), np.uint8), "shape"), (grey8.astype(np.int64), "uint8, uint16 or float")]:
+        with pytest.raises(InputError, match=fragment):
+            colorizer.colorize_image(bad, strokes if bad.shape == grey8.shape else None)
+    for bad_strokes in (strokes[..., :3], strokes.astype(np.float32) / 255.0, strokes[..., 0]):
+        with pytest.raises(InputError, match="HxWx4 uint8 RGBA"):
+            colorizer.colorize_image(grey8, bad_strokes)
