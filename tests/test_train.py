@@ -387,6 +387,21 @@ def test_prepare_dataset_skips_corrupt_images_and_caches(tmp_path: Path) -> None
     assert again["cached"] == 3
 
 
+def test_prepare_dataset_redoes_images_of_another_size_and_keeps_out_of_its_source(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _illustrations(src)
+    prepare_dataset(src, tmp_path / "prepared", size=64, progress=False)
+    again = prepare_dataset(src, tmp_path / "prepared", size=48, progress=False)
+    assert again["cached"] == 0  # the 64 px images were not reused as 48 px ones
+    manifest = json.loads((tmp_path / "prepared/manifest.json").read_text())
+    color = cv2.imread(str(tmp_path / "prepared" / manifest["items"][0]["color"]))
+    assert manifest["size"] == 48 and min(color.shape[:2]) == 48
+    with pytest.raises(InputError, match="outside its source"):
+        prepare_dataset(src, src / "prepared", size=48, progress=False)
+    with pytest.raises(ConfigError, match="size must be"):
+        prepare_dataset(src, tmp_path / "p2", size=0, progress=False)
+
+
 def test_prepare_dataset_rejects_empty_or_missing_folders(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="no images"):

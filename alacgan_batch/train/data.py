@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..hints import HINT_SCALE, spread_strokes, strokes_to_hint
 from ..writer import atomic_path, write_json_atomic
 
@@ -523,14 +523,20 @@ def prepare_dataset(src: Path, out: Path, size: int = 512, seed: int = 0, progre
     files = _list_images(src)
     if not files:
         raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) found in {src}")
-    if out.resolve() == src.resolve():
-        raise InputError("prepare_dataset output must be a different folder from its source")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 16:
+        raise ConfigError(f"prepare: size must be a whole number of pixels >= 16, not {size!r}")
+    if out.resolve() == src.resolve() or out.resolve().is_relative_to(src.resolve()):
+        raise InputError("prepare_dataset output must be outside its source folder (it would read its own "
+                         "output as illustrations)")
     (out / "color").mkdir(parents=True, exist_ok=True)
     (out / "sketch").mkdir(parents=True, exist_ok=True)
     previous: dict[str, dict] = {}
     if (out / MANIFEST).is_file():
         try:
-            previous = {i["source"]: i for i in json.loads((out / MANIFEST).read_text()).get("items", [])}
+            manifest = json.loads((out / MANIFEST).read_text())
+            # an earlier run at another size (or XDoG setting) made other images: none of them may be reused
+            if manifest.get("size") == size and manifest.get("xdog", {}).get("sigmas") == list(XDOG_SIGMAS):
+                previous = {i["source"]: i for i in manifest.get("items", [])}
         except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
             previous = {}
     items, skipped, cached = [], [], 0
