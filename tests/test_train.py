@@ -225,6 +225,17 @@ def test_recipes_load_and_overrides_are_typed() -> None:
         load_recipe("tiny", {"steps": "many"})
     with pytest.raises(ConfigError, match="unknown training recipe"):
         load_recipe("nope")
+    # values of the right type but out of range are refused before any work (they were torch errors mid-run)
+    for key, value in (("lr", "-1"), ("seed", "-1"), ("workers", "-1"), ("log_every", "0"), ("ndf", "0")):
+        with pytest.raises(ConfigError, match=f"^{key} must be"):
+            load_recipe("tiny", {key: value})
+
+
+def test_a_run_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "run").write_text("notes")
+    with pytest.raises(OutputError, match="exists and is not a folder"):
+        train(_tiny(steps=1), None, tmp_path / "run", progress=False)
+    assert (tmp_path / "run").read_text() == "notes"
 
 
 def test_paper_recipe_needs_outside_weights(tmp_path: Path) -> None:

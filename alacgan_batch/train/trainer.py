@@ -180,6 +180,15 @@ class TrainConfig:
             raise ConfigError("jitter needs two numbers (low, high) and xdog_sigmas at least one")
         if self.init and not Path(self.init).exists():
             raise ConfigError(f"init checkpoint not found: {self.init}")
+        positive = ("ngf", "ndf", "feature_channels", "feature_width", "lr", "lr_after_drop", "log_every",
+                    "val_size")
+        not_negative = ("adv_weight", "gp_weight", "drift_weight", "lr_drop_step", "lr_drop_minutes", "xi_std",
+                        "seed", "workers", "threads", "max_minutes", "keep_last",
+                        "checkpoint_every", "sample_every", "val_every", "val_frames")  # these: 0 is off
+        for key in positive + not_negative:  # caught here, not as a torch or numpy error mid-run
+            value = getattr(self, key)
+            if value < 0 or (value == 0 and key in positive):
+                raise ConfigError(f"{key} must be {'> 0' if key in positive else '>= 0'}, not {value}")
 
 
 def _field_types() -> dict[str, object]:
@@ -618,8 +627,10 @@ def train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool 
     Ctrl-C saves a checkpoint at the end of the current step, then returns (summary["interrupted"]).
     """
     config.validate()
-    dist_info = init_distributed(device)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"training run folder {out} exists and is not a folder")
+    dist_info = init_distributed(device)
     try:
         return _train(config, data, out, resume, dist_info, progress)
     finally:
