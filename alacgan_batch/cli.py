@@ -9,6 +9,7 @@ so far are complete; --resume).
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import sys
 import time
@@ -260,19 +261,29 @@ def info(weights: WeightsOpt = None, i2v: I2VOpt = None, as_json: JsonOpt = Fals
 @app.command()
 def synth(
     output: Annotated[Path, typer.Argument(help="Folder for the generated shots.")],
-    shots: Annotated[int, typer.Option(help="How many shots.")] = 10,
-    frames: Annotated[int, typer.Option(help="Frames per shot (1: single images).")] = 1,
-    size: Annotated[str, typer.Option(help="HEIGHTxWIDTH.")] = "256x256",
-    seed: Annotated[int, typer.Option()] = 0,
+    shots: Annotated[int, typer.Option(help="How many shots.", min=1)] = 10,
+    frames: Annotated[int, typer.Option(help="Frames per shot (1: single images).", min=1)] = 1,
+    size: Annotated[str, typer.Option(help="HEIGHTxWIDTH, each 64 to 4096.")] = "256x256",
+    seed: Annotated[int, typer.Option(min=0)] = 0,
+    overwrite: Annotated[bool, typer.Option(help="Replace shots already in the folder.")] = False,
 ) -> None:
     """Procedural cel shots with ground truth (line art, colour, flat colour, labels, keyframe hints)."""
-    from .errors import ConfigError
+    from .errors import ConfigError, OutputError
     from .synth import make_dataset
 
     try:
         height, width = (int(v) for v in size.lower().split("x"))
     except ValueError as exc:
         raise ConfigError(f"--size must be HEIGHTxWIDTH, not {size!r}") from exc
+    if not (64 <= height <= 4096 and 64 <= width <= 4096):  # the drawn character needs room; memory bounds it
+        raise ConfigError(f"--size {size}: each side must be 64 to 4096 px")
+    if output.exists() and not output.is_dir():
+        raise OutputError(f"output {output} exists and is not a folder")
+    earlier = sorted(output.glob("shot_*")) if output.is_dir() else []
+    if earlier and not overwrite:  # a shorter rerun would leave the old frames mixed into its shots
+        raise OutputError(f"{output} already holds {len(earlier)} shots; pass --overwrite or choose another folder")
+    for shot in earlier:
+        shutil.rmtree(shot)
     paths = make_dataset(output, shots, seed=seed, size=(height, width), frames=frames)
     err.print(f"wrote {len(paths)} shots of {frames} frames to {output}", highlight=False)
 

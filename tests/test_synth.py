@@ -212,3 +212,22 @@ def test_bad_arguments():
         synth.make_shot(0, n_frames=3, size=(32, 32), keyframes=(5,))
     with pytest.raises(ValueError):
         synth.make_frame(0, (8, 8))
+
+
+def test_synth_command_refuses_to_mix_into_earlier_shots_and_checks_its_numbers(tmp_path, capsys):
+    from helpers import run_cli
+
+    out = tmp_path / "shots"
+    assert run_cli(["synth", out, "--shots", "1", "--frames", "3", "--size", "64x64"], capsys)[0] == 0
+    before = sorted(p.name for p in (out / "shot_0000" / "lineart").iterdir())
+    code, _, stderr = run_cli(["synth", out, "--shots", "1", "--frames", "2", "--size", "64x64"], capsys)
+    assert code == 5 and "already holds 1 shots" in stderr
+    assert sorted(p.name for p in (out / "shot_0000" / "lineart").iterdir()) == before
+    code, _, stderr = run_cli(["synth", out, "--shots", "1", "--frames", "2", "--size", "64x64", "--overwrite"],
+                              capsys)
+    assert code == 0, stderr
+    assert len(list((out / "shot_0000" / "lineart").iterdir())) == 2  # no third frame left from the first run
+    for args in (["--shots", "0"], ["--frames", "-1"], ["--size", "3x3"], ["--seed", "-1"]):
+        code, _, stderr = run_cli(["synth", tmp_path / "other", *args], capsys)
+        assert code == 2 and "internal error" not in stderr, args
+    assert not (tmp_path / "other").exists()
