@@ -171,12 +171,15 @@ def _folder_holes(paths: list[Path]) -> tuple[list[int], str | None]:
     numbers = [frame_number(p.name) for p in paths]
     if None in numbers:
         return [], None
-    widths = {len(_NUMBER.search(p.stem).group(1)) for p in paths}
-    if len(widths) != 1 or widths == {1}:
+    digits = [_NUMBER.search(p.stem).group(1) for p in paths]
+    width = min(len(d) for d in digits)
+    # zero-padded to one width; numbers that outgrow it (9999 -> 10000) carry no leading zero
+    padded = width > 1 and all(len(d) == width or not d.startswith("0") for d in digits)
+    if not padded:
         return [], None  # unpadded names (f1, f9, f10): numbered files, not a fixed-width frame sequence
     present = set(numbers)
     missing = sorted(set(range(min(present), max(present) + 1)) - present)
-    pattern = f"{sequence.basename()}{'#' * widths.pop()}{sequence.extension()}"
+    pattern = f"{sequence.basename()}{'#' * width}{sequence.extension()}"
     return missing, pattern
 
 

@@ -119,6 +119,12 @@ def test_folder_with_a_hole_in_one_padded_sequence_is_reported(tmp_path):
     frames = discover_frames(tmp_path / "a", on_missing="skip")
     assert numbers(frames) == [1001, 1002, 1004] and frames.missing == [1003]
 
+    # a padded sequence that outgrows its width (9999 -> 10000): holes are still found
+    for n in (9998, 9999, 10001):
+        write_image(tmp_path / "wide" / f"shot.{n:04d}.png", BLANK)
+    with pytest.raises(InputError, match=r"missing frame 10000"):
+        discover_frames(tmp_path / "wide")
+
     # two name patterns in one folder: no single range to check, ordered as always
     for name in ("bg.0001.png", "bg.0005.png", "fg.0002.png"):
         write_image(tmp_path / "b" / name, BLANK)
