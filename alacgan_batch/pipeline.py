@@ -18,7 +18,7 @@ import numpy as np
 
 from .checkpoints import ColorizationModel, ModelFiles, file_digest, load_model, resolve_model_files
 from .compose import WORKING_SHORT_SIDE, Finish, check_short_side, coverage_at, sketch_at, working_size
-from .engine import Engine, WorkItem, batch_items
+from .engine import Engine, WorkItem, batch_items, select_device, select_precision
 from .errors import ConfigError, InputError, ModelError
 from .hints import HintSpec, hint_files
 from .plan import Plan, PlanOptions, build_plan, strokes_to_working
@@ -85,6 +85,10 @@ class Colorizer:
         if engine not in ENGINES:
             raise ConfigError(f"unknown engine {engine!r}: use {', '.join(ENGINES)}")
         self.engine_name = engine
+        if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
+                                       or batch_size < 1):
+            raise ConfigError(f"batch size must be a whole number >= 1, not {batch_size!r}")
+        select_precision(precision, select_device(device))  # checked for the flat engine too: a bad flag is bad
         self.model_files: ModelFiles | None = None
         self.model: ColorizationModel | None = None
         self.engine: Engine | None = None

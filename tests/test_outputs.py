@@ -197,3 +197,14 @@ def test_one_hint_may_be_given_as_a_plain_path(frames_dir, tmp_path):
     for n, given in enumerate((str(hint), hint)):  # a string was read letter by letter ("hint not found: /")
         summary = colorize_sequence(frames_dir, given, tmp_path / f"out{n}", engine="flat")
         assert summary.keyframes == ["shot.0001.png"]
+
+
+def test_device_precision_and_batch_settings_are_checked_for_every_engine():
+    from alacgan_batch import Colorizer
+    from alacgan_batch.errors import ConfigError
+
+    for settings, fragment in [({"device": "tpu"}, "unknown device"), ({"precision": "fp8"}, "unknown precision"),
+                               ({"batch_size": 2.5}, "batch size"), ({"batch_size": 0}, "batch size")]:
+        with pytest.raises(ConfigError, match=fragment):
+            Colorizer(engine="flat", **settings)  # the flat engine ignored them in silence
+    assert Colorizer(engine="flat", device="cpu", precision="fp32", batch_size=3).engine is None
