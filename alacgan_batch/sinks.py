@@ -6,6 +6,7 @@ Both refuse, before any work, an output that would overwrite an input: a frame, 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -87,6 +88,18 @@ class FolderSink:
             raise OutputError(f"output folder {folder} is the input folder; choose another with -o")
         if folder.resolve() in {hint.parent for hint in hints}:
             raise OutputError(f"output folder {folder} holds hint files; choose another with -o")
+        _check_writable(folder)
+
+
+def _check_writable(folder: Path) -> None:
+    """Refuse, before the long plan pass, a folder that cannot be written (or created)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot write into {folder}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write into {existing} (permission denied)")
 
     @staticmethod
     def check_existing(output: Path, frames: list[FrameRef], resume: bool, overwrite: bool) -> None:
@@ -180,6 +193,7 @@ class VideoSink:
     @staticmethod
     def check_target(output: Path, source: FrameSource, overwrite: bool = False,
                      hints: frozenset[Path] = frozenset()) -> None:
+        _check_writable(output.parent)
         if output.resolve() in source.inputs | hints:
             raise OutputError(f"output {output} is an input of this run; choose another with -o")
         if output.exists() and output.is_dir():

@@ -208,3 +208,22 @@ def test_device_precision_and_batch_settings_are_checked_for_every_engine():
         with pytest.raises(ConfigError, match=fragment):
             Colorizer(engine="flat", **settings)  # the flat engine ignored them in silence
     assert Colorizer(engine="flat", device="cpu", precision="fp32", batch_size=3).engine is None
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_plan(frames_dir, tmp_path, monkeypatch):
+    from alacgan_batch import pipeline, sinks
+
+    def no_plan(*args, **kwargs):
+        raise AssertionError("planned before refusing")
+
+    monkeypatch.setattr(pipeline, "build_plan", no_plan)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OutputError, match="afile is a file, not a folder"):
+        pipeline.colorize_sequence(frames_dir, output=tmp_path / "afile" / "sub", engine="flat")
+    locked = tmp_path / "locked"  # tests may run as root, which writes anywhere: the permission is stubbed
+    locked.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(sinks.os, "access", lambda path, mode: Path(path) != locked and real_access(path, mode))
+    for output in (locked / "color", locked / "take.mp4"):
+        with pytest.raises(OutputError, match="permission denied"):
+            pipeline.colorize_sequence(frames_dir, output=output, engine="flat")
