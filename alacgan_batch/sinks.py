@@ -43,6 +43,17 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
+def _check_writable(folder: Path) -> None:
+    """Refuse, before the long plan pass, a folder that cannot be written (or created)."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot write into {folder}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write into {existing} (permission denied)")
+
+
 def _refuse_earlier_frames(folder: Path, done: int, total: int) -> None:
     if done:
         raise OutputError(f"output {folder} already holds {done} of {total} frames; pass --resume to finish an "
@@ -90,16 +101,6 @@ class FolderSink:
             raise OutputError(f"output folder {folder} holds hint files; choose another with -o")
         _check_writable(folder)
 
-
-def _check_writable(folder: Path) -> None:
-    """Refuse, before the long plan pass, a folder that cannot be written (or created)."""
-    existing = folder
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise OutputError(f"cannot write into {folder}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write into {existing} (permission denied)")
 
     @staticmethod
     def check_existing(output: Path, frames: list[FrameRef], resume: bool, overwrite: bool) -> None:
