@@ -173,7 +173,7 @@ class Colorizer:
             return VideoSource.open(path)
         return FolderSource.open(source, frames=frames, on_missing=on_missing)
 
-    def colorize_sequence(self, source: Path | str, hints: Sequence[HintSpec | str | Path] = (),
+    def colorize_sequence(self, source: Path | str, hints: Sequence[HintSpec | str | Path] | HintSpec | str | Path = (),
                           output: Path | str | None = None, resume: bool = False, overwrite: bool = False,
                           progress: ProgressCallback | None = None, frames: str | None = None,
                           on_missing_frames: str = "error", codec: str = "h264", crf: int = 18) -> ColorizeSummary:
@@ -336,7 +336,7 @@ def _prefetched(source: FrameSource, todo: set[int], ahead: int) -> Iterator[tup
             yield ref, lineart
 
 
-def colorize_sequence(source: Path | str, hints: Sequence[HintSpec | str | Path] = (),
+def colorize_sequence(source: Path | str, hints: Sequence[HintSpec | str | Path] | HintSpec | str | Path = (),
                       output: Path | str | None = None, *, weights: Path | str | None = None,
                       i2v: Path | str | None = None, resume: bool = False, overwrite: bool = False,
                       progress: ProgressCallback | None = None, preset: str | None = None,
