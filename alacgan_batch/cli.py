@@ -74,7 +74,6 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
     _state["debug"] = debug
 
 
-
 def _run_colorize(input: Path, hints: list[str] | None, output: Path | None, weights: Path | None,
                   i2v: Path | None, preset: str | None, settings: dict, run: dict, as_json: bool) -> None:
     from .pipeline import Colorizer

@@ -88,7 +88,6 @@ class Colorizer:
         if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int)
                                        or batch_size < 1):
             raise ConfigError(f"batch size must be a whole number >= 1, not {batch_size!r}")
-        select_precision(precision, select_device(device))  # checked for the flat engine too: a bad flag is bad
         self.model_files: ModelFiles | None = None
         self.model: ColorizationModel | None = None
         self.engine: Engine | None = None
@@ -98,7 +97,9 @@ class Colorizer:
                 raise ModelError("no model found: pass --weights, set ALACGAN_WEIGHTS, or reinstall the bundled model")
             self.model_files = files
             self.model = load_model(files.weights, files.i2v)
-            self.engine = Engine(self.model, device, batch_size, precision)
+            self.engine = Engine(self.model, device, batch_size, precision)  # checks device and precision
+        else:  # no network to run them, but a bad flag is still a mistake to report
+            select_precision(precision, select_device(device))
         check_short_side(short_side)  # now, not when the first frame is sized after a long plan pass
         if short_side is None:  # the size the model was trained at (§4.2: 512 for the paper's model)
             short_side = self.model.spec.working_short_side if self.model else WORKING_SHORT_SIDE

@@ -101,7 +101,6 @@ class FolderSink:
             raise OutputError(f"output folder {folder} holds hint files; choose another with -o")
         _check_writable(folder)
 
-
     @staticmethod
     def check_existing(output: Path, frames: list[FrameRef], resume: bool, overwrite: bool) -> None:
         """The refusal of _prepare that needs no plan, so it comes before the long plan pass."""
