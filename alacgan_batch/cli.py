@@ -180,13 +180,25 @@ def video(
     = "auto",
     background: Annotated[str | None, typer.Option(help="white, transparent, keep.")] = None,
     cuts: Annotated[bool, typer.Option("--cuts/--no-cuts", help="Detect shot cuts (default on).")] = True,
-    flatten: Annotated[bool | None, typer.Option("--flatten/--no-flatten")] = None,
+    propagate: Annotated[bool | None, typer.Option("--propagate/--no-propagate", help="Carry keyframe strokes to "
+                                                   "every frame of their shot (default on).")] = None,
+    flatten: Annotated[bool | None, typer.Option("--flatten/--no-flatten", help="One flat colour per region.")]
+    = None,
     stabilize: Annotated[bool | None, typer.Option("--stabilize/--no-stabilize", help="Hold region colours from "
                                                    "frame to frame (default on).")] = None,
+    palette: Annotated[Path | None, typer.Option(help="Model-sheet JSON: snap each region to its nearest colour.")]
+    = None,
+    layers: Annotated[bool | None, typer.Option("--layers/--no-layers", help="Also write line, flat and shading "
+                                                "layers under <output folder>/layers/ (frame outputs only).")]
+    = None,
+    lines: Annotated[bool | None, typer.Option("--lines/--no-lines", help="Lay the drawn lines over the colour.")]
+    = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu or cuda.")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1)] = None,
-    precision: Annotated[str | None, typer.Option()] = None,
-    short_side: Annotated[int | None, typer.Option()] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Frames per batch (default by device).", min=1)] = None,
+    precision: Annotated[str | None, typer.Option(help="auto (fp16 on CUDA, fp32 on CPU), fp32, fp16, bf16.")]
+    = None,
+    short_side: Annotated[int | None, typer.Option(help="Working resolution's short side (default: the model's; 0 "
+                                                   "keeps the frames' size).")] = None,
     resume: Annotated[bool, typer.Option(help="Finish an interrupted run into the same frame pattern (a video "
                                          "output starts over).")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output video, or frames an earlier run "
@@ -195,9 +207,10 @@ def video(
 ) -> None:
     """Colour a video; `@N` on a hint counts frames from 0. Shot cuts stop hint propagation."""
     settings = {
-        "engine": engine, "background": background, "flatten": flatten, "stabilize": stabilize,
-        "on_missing_hints": on_missing_hints, "detect_cuts": cuts, "device": device, "batch_size": batch_size,
-        "precision": precision, "short_side": short_side}
+        "engine": engine, "propagate": propagate, "flatten": flatten, "stabilize": stabilize, "palette": palette,
+        "background": background, "layers": layers, "on_missing_hints": on_missing_hints, "detect_cuts": cuts,
+        "device": device, "batch_size": batch_size, "precision": precision, "short_side": short_side,
+        "overlay_lines": lines}
     run = {"codec": codec, "crf": crf, "resume": resume, "overwrite": overwrite}
     _run_colorize(input, hints, output, weights, i2v, preset, settings, run, as_json)
 

@@ -188,7 +188,12 @@ class Colorizer:
         if resume and overwrite:
             raise ConfigError("--resume keeps an earlier run's frames and --overwrite replaces them: pass one")
         frame_source = self.open_source(source, frames, on_missing_frames)
+        if frames is not None and isinstance(frame_source, VideoSource):  # it would be ignored without a word
+            raise ConfigError(f"--frames selects frames of a folder or pattern; {source} is a video, coloured whole")
         output = Path(output) if output is not None else default_output(Path(source), frame_source)
+        if self.finish.layers and is_video_path(output):  # a video has nowhere to keep them
+            raise ConfigError(f"--layers writes PNG layers beside frames, not into {output}: write frames "
+                              "(-o 'frames/shot.####.png') or leave out --layers")
         protected = frozenset(hint_files(hints))
         # refuse what can be refused before the long plan pass
         if is_video_path(output):

@@ -187,3 +187,33 @@ def test_exr_output_through_the_exr_extra(frames_dir, tmp_path, capsys):
     assert pixels.shape[:2] == png.shape and pixels.dtype == np.float32
     lines = png < 128
     assert np.allclose(pixels[lines][:, 0], png[lines] / 255.0, atol=1e-6)  # lines exact, as in PNG output
+
+
+def test_video_takes_the_finishing_options_of_colorize(tmp_path, capsys):
+    src = lineart_video(tmp_path / "take.mp4", n=3, audio=False)
+    hint = write_image(tmp_path / "key.png", stroke_image(SIZE, (30, 30), (250, 10, 10)))
+    sheet = tmp_path / "sheet.json"
+    sheet.write_text(json.dumps({"colors": {"red": "#c83232", "blue": "#3232c8"}}))
+    args = ["video", src, "--hints", f"{hint}@0", "--engine", "flat"]
+    code, _, stderr = run_cli([*args, "-o", tmp_path / "lined" / "f.####.png"], capsys)
+    assert code == 0, stderr
+    code, _, stderr = run_cli([*args, "-o", tmp_path / "out" / "f.####.png", "--palette", sheet, "--layers",
+                               "--no-lines"], capsys)
+    assert code == 0, stderr
+    for i in range(3):
+        lined = cv2.imread(str(tmp_path / "lined" / f"f.{i:04d}.png"), cv2.IMREAD_UNCHANGED)
+        image = cv2.imread(str(tmp_path / "out" / f"f.{i:04d}.png"), cv2.IMREAD_UNCHANGED)
+        assert tuple(image[30, 30]) == (50, 50, 200, 255)  # BGRA: the hint's red snapped to the sheet's
+        ink = (lined[..., :3].max(axis=2) < 60) & (lined[..., 3] > 200)
+        assert ink.sum() > 100 and not ((image[..., :3].max(axis=2) < 60) & (image[..., 3] > 200)).any()
+        for layer in ("line", "flat", "shading"):
+            assert (tmp_path / "out" / "layers" / layer / f"f.{i:04d}.png").is_file()
+
+
+def test_options_a_video_cannot_take_are_refused_not_ignored(tmp_path, capsys):
+    src = lineart_video(tmp_path / "take.mp4", n=3, audio=False)
+    code, _, stderr = run_cli(["video", src, "--engine", "flat", "--layers", "-o", tmp_path / "o.mp4"], capsys)
+    assert code == 2 and "--layers" in stderr and stderr.count("error:") == 1
+    code, _, stderr = run_cli(["colorize", src, "--engine", "flat", "--frames", "1-2", "-o", tmp_path / "f"], capsys)
+    assert code == 2 and "--frames" in stderr and stderr.count("error:") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["take.mp4"]
