@@ -38,6 +38,7 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from types import ModuleType
 
 import cv2
 import numpy as np
@@ -187,11 +188,8 @@ def write_exr(path: Path | str, rgb: np.ndarray) -> Path:
     image = np.ascontiguousarray(rgb, dtype=np.float32)
     if image.ndim != 3 or image.shape[2] not in (3, 4):
         raise ValueError(f"write_exr expects HxWx3 or HxWx4 float data, got shape {image.shape}")
-    try:
-        import OpenEXR
-    except ImportError:
-        OpenEXR = None
-    if OpenEXR is not None and hasattr(OpenEXR, "File"):
+    OpenEXR = _openexr()
+    if OpenEXR is not None:
         header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
         channels = {"RGBA" if image.shape[2] == 4 else "RGB": image}
         with atomic_path(path) as tmp, OpenEXR.File(header, channels) as exr:
@@ -204,7 +202,21 @@ def write_exr(path: Path | str, rgb: np.ndarray) -> Path:
     return path
 
 
+def exr_writer_available() -> bool:
+    """Whether `write_exr` can write on this machine: asked before a run, not at its first frame."""
+    return _openexr() is not None or _cv2_exr(np.zeros((1, 1, 3), np.float32)) is not None
+
+
 # --- helpers -------------------------------------------------------------------------------------
+
+
+def _openexr() -> ModuleType | None:
+    """The OpenEXR package if it is installed with the >= 3.3 API (`OpenEXR.File`), else None."""
+    try:
+        import OpenEXR
+    except ImportError:
+        return None
+    return OpenEXR if hasattr(OpenEXR, "File") else None
 
 
 def _check_mode(mode: str) -> None:

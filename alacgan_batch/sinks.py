@@ -15,7 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from .compose import Finished
-from .errors import InputError, OutputError
+from .errors import ConfigError, InputError, OutputError
 from .sequence import FrameRef, is_pattern, output_path
 from .sources import FolderSource, FrameSource, VideoSource
 from .writer import remove_partials, write_json_atomic, write_png
@@ -93,6 +93,11 @@ class FolderSink:
         folder = output.parent if pattern else output
         if pattern and output.suffix.lower() not in FRAME_EXTENSIONS:
             raise OutputError(f"output pattern {output} must end in {' or '.join(FRAME_EXTENSIONS)}")
+        if pattern and output.suffix.lower() == ".exr":
+            from .layers import EXR_MISSING, exr_writer_available
+
+            if not exr_writer_available():  # now, not at the first frame after the plan pass
+                raise ConfigError(EXR_MISSING)
         if folder.exists() and not folder.is_dir():
             raise OutputError(f"output {folder} exists and is not a folder")
         if isinstance(source, FolderSource) and folder.resolve() == source.root.resolve():

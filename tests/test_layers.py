@@ -6,6 +6,7 @@ import types
 import cv2
 import numpy as np
 import pytest
+from helpers import draw_frame, run_cli, write_image
 
 from alacgan_batch import layers as layers_module
 from alacgan_batch.compose import Finish, compose
@@ -14,6 +15,7 @@ from alacgan_batch.layers import (
     Layers,
     apply_background,
     background_mask,
+    exr_writer_available,
     recompose,
     split_layers,
     write_exr,
@@ -232,12 +234,20 @@ def test_layers_round_trip_through_files(tmp_path):
     np.testing.assert_array_equal(recompose(Layers(*read)), recompose(layers))
 
 
-def test_write_exr_without_a_backend_is_a_config_error(tmp_path, monkeypatch):
+def test_write_exr_without_a_backend_is_a_config_error(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "OpenEXR", None)  # import fails as if not installed
     monkeypatch.setattr(cv2, "haveImageWriter", lambda name: False)
     with pytest.raises(ConfigError, match=r"pip install alacgan-batch\[exr\]"):
         write_exr(tmp_path / "a.exr", np.zeros((4, 4, 3), np.float32))
     assert not list(tmp_path.iterdir())
+    assert not exr_writer_available()
+    # a run into an EXR pattern is refused before its plan pass, not at its first frame
+    for i in range(2):
+        write_image(tmp_path / "frames" / f"shot.{i + 1:04d}.png", draw_frame((48, 64), shift=i))
+    code, _, stderr = run_cli(["colorize", tmp_path / "frames", "--engine", "flat", "-o",
+                               tmp_path / "out" / "f.####.exr"], capsys)
+    assert code == 2 and "pip install alacgan-batch[exr]" in stderr and stderr.count("error:") == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_write_exr_uses_openexr_when_installed(tmp_path, monkeypatch):
