@@ -216,8 +216,7 @@ class Colorizer:
             try:
                 written = self._run(frame_source, plan, sink, progress)
             except BaseException:
-                if isinstance(sink, VideoSink):
-                    sink.abort()  # no half-written video left behind
+                sink.abort()  # no half-written video, no output folder holding only a manifest
                 raise
         finally:
             plan.cleanup()

@@ -41,6 +41,7 @@ class Sink(Protocol):
     def todo(self) -> list[int]: ...
     def write(self, index: int, finished: Finished) -> Path: ...
     def close(self) -> None: ...
+    def abort(self) -> None: ...  # the run failed: leave what can be resumed, remove what cannot
 
 
 def _check_writable(folder: Path) -> None:
@@ -135,6 +136,7 @@ class FolderSink:
             _refuse_earlier_frames(self.folder, len(existing), len(self.targets))
         else:
             existing = set()
+        self._created = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -167,6 +169,18 @@ class FolderSink:
 
     def close(self) -> None:
         self._write_manifest(complete=True)
+
+    def abort(self) -> None:
+        """A run that failed before its first frame leaves no folder holding only a manifest (nothing there to
+        resume); once a frame is on disk, the frames and the manifest stay for --resume."""
+        if self.done or any(target.exists() for target in self.targets):
+            return
+        (self.folder / MANIFEST_NAME).unlink(missing_ok=True)
+        for folder in self._created:  # the folders this run made, innermost first, if nothing else is in them
+            try:
+                folder.rmdir()
+            except OSError:
+                break
 
 
 class VideoSink:

@@ -302,3 +302,20 @@ def test_a_model_file_named_on_purpose_must_exist(tmp_path):
         resolve_model_files(i2v=tmp_path / "nope.pth")  # the bundled model needs no i2v: it was ignored
     with pytest.raises(ModelError, match="--weights .*netG.pth: no such file"):
         resolve_model_files(weights=tmp_path / "netG.pth")
+
+
+def test_a_run_that_fails_before_its_first_frame_leaves_no_output_folder(frames_dir, tmp_path, capsys):
+    (frames_dir / "shot.0001.png").write_bytes(b"")  # no hints: the plan pass does not read it, colouring does
+    code, _, stderr = run_cli(["colorize", frames_dir, "--engine", "flat", "-o", tmp_path / "deep" / "out"], capsys)
+    assert code == 3 and "shot.0001.png" in _one_error_line(stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lineart"]  # not even the parent it made
+    # once a frame is written, the frames and the manifest stay for --resume
+    (tmp_path / "out").mkdir()
+    (frames_dir / "shot.0001.png").rename(tmp_path / "broken.png")
+    write_image(frames_dir / "shot.0006.png", draw_frame((72, 100)))
+    (frames_dir / "shot.0006.png").write_bytes(b"")
+    code, _, stderr = run_cli(["colorize", frames_dir, "--engine", "flat", "-o", tmp_path / "out",
+                               "--on-missing-frames", "skip"], capsys)
+    assert code == 3 and "shot.0006.png" in stderr
+    kept = sorted(p.name for p in (tmp_path / "out").iterdir())  # frames read ahead may stop before frame 5
+    assert kept[0] == "alacgan-manifest.json" and "shot.0002.png" in kept and "shot.0006.png" not in kept
