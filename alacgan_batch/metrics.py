@@ -173,26 +173,31 @@ def propagation_accuracy(hint_rgba: np.ndarray, labels: np.ndarray,
 
 
 def flicker(outputs: Sequence[np.ndarray], labels: Sequence[np.ndarray],
-            mask_lines: Sequence[np.ndarray | None] | None = None, min_pixels: int = 1) -> float:
+            mask_lines: Sequence[np.ndarray | None] | None = None, min_pixels: int = 1,
+            by_area: bool = False) -> float:
     """Temporal colour instability: mean deltaE of a region's median colour from frame t to t+1.
 
     Averaged over every (region, t) pair where the region is present in both frames.
     ``mask_lines``: one boolean mask per frame, True where a pixel is measured (i.e. not under a
     line; see :func:`non_line_mask`), same convention as ``mask`` elsewhere; ``None`` for all.
     Regions with fewer than ``min_pixels`` measured pixels in a frame are skipped there.
-    NaN when no region spans two consecutive frames.
+    ``by_area``: weight each pair by the region's smaller measured area of the two frames, so a
+    sliver of a few pixels beside an occluder counts for its few pixels, not as much as a torso:
+    closer to the flicker a viewer sees. NaN when no region spans two consecutive frames.
     """
     if len(outputs) != len(labels):
         raise ValueError(f"{len(outputs)} outputs but {len(labels)} label maps")
     if mask_lines is not None and len(mask_lines) != len(outputs):
         raise ValueError(f"{len(outputs)} outputs but {len(mask_lines)} masks")
-    cols = [region_colors(o, lab, None if mask_lines is None else mask_lines[t], min_pixels)
-            for t, (o, lab) in enumerate(zip(outputs, labels, strict=True))]
-    a, b = [], []
-    for c0, c1 in zip(cols[:-1], cols[1:], strict=True):
+    masks = [None] * len(outputs) if mask_lines is None else list(mask_lines)
+    cols = [region_colors(o, lab, m, min_pixels) for o, lab, m in zip(outputs, labels, masks, strict=True)]
+    areas = [_areas(lab, m) for lab, m in zip(labels, masks, strict=True)] if by_area else None
+    a, b, weights = [], [], []
+    for t, (c0, c1) in enumerate(zip(cols[:-1], cols[1:], strict=True)):
         for i in c0.keys() & c1.keys():
             a.append(c0[i])
             b.append(c1[i])
+            weights.append(min(areas[t][i], areas[t + 1][i]) if areas else 1)
     if not a:
         return float("nan")
-    return float(np.mean(delta_e(np.array(a), np.array(b))))
+    return float(np.average(delta_e(np.array(a), np.array(b)), weights=weights))

@@ -152,6 +152,13 @@ def test_flicker(shot):
     expected = float(metrics.delta_e(new, frames[-1].part_colors[pid])) / pairs
     assert metrics.flicker(changed, labels) == pytest.approx(expected, rel=1e-9)
     assert expected > 0
+    # by area: the changed pair weighs its region's area against the area of every pair
+    area = min((labels[-2] == pid).sum(), (labels[-1] == pid).sum())
+    total = sum(min((a == i).sum(), (b == i).sum()) for a, b in zip(labels, labels[1:], strict=False)
+                for i in set(np.unique(a)) & set(np.unique(b)))
+    by_area = float(metrics.delta_e(new, frames[-1].part_colors[pid])) * area / total
+    assert metrics.flicker(changed, labels, by_area=True) == pytest.approx(by_area, rel=1e-9)
+    assert by_area != pytest.approx(expected, rel=1e-3)
     assert math.isnan(metrics.flicker(outs[:1], labels[:1]))
     with pytest.raises(ValueError):
         metrics.flicker(outs, labels[:2])
