@@ -21,7 +21,7 @@ from .compose import WORKING_SHORT_SIDE, Finish, check_short_side, coverage_at, 
 from .engine import Engine, WorkItem, batch_items, select_device, select_precision
 from .errors import ConfigError, InputError, ModelError
 from .hints import HintSpec, hint_files
-from .plan import Plan, PlanOptions, build_plan, strokes_to_working
+from .plan import Plan, PlanOptions, build_plan, strokes_to_working, widen_to_keyframes
 from .sequence import LineArt, lineart_from_array, read_lineart
 from .sinks import FolderSink, Sink, VideoSink, default_output, is_video_path
 from .sources import FolderSource, FrameSource, VideoSource
@@ -195,6 +195,9 @@ class Colorizer:
             raise ConfigError(f"--layers writes PNG layers beside frames, not into {output}: write frames "
                               "(-o 'frames/shot.####.png') or leave out --layers")
         protected = frozenset(hint_files(hints))
+        selected: set[int] | None = None  # frames to write, when the plan reads more (frames around --frames)
+        if frames is not None and isinstance(frame_source, FolderSource) and not is_video_path(output):
+            frame_source, hints, selected = widen_to_keyframes(frame_source, source, hints)
         # refuse what can be refused before the long plan pass
         if is_video_path(output):
             if resume:
@@ -204,7 +207,8 @@ class Colorizer:
         else:
             FolderSink.check_target(output, frame_source, protected)
             if isinstance(frame_source, FolderSource):
-                FolderSink.check_existing(output, frame_source.frames, resume, overwrite)
+                FolderSink.check_existing(output, [f for f in frame_source.frames
+                                                   if selected is None or f.index in selected], resume, overwrite)
         plan = build_plan(frame_source, hints, self.plan_options, progress=progress)
         try:
             if is_video_path(output):
@@ -212,7 +216,7 @@ class Colorizer:
                                        alpha=self.finish.background != "white", overwrite=overwrite, hints=protected)
             else:
                 sink = FolderSink(output, plan.frames, frame_source, self.settings(plan), resume, overwrite,
-                                  layers=self.finish.layers, hints=protected)
+                                  layers=self.finish.layers, hints=protected, only=selected)
             try:
                 written = self._run(frame_source, plan, sink, progress)
             except BaseException:
@@ -223,8 +227,8 @@ class Colorizer:
         engine, files = self.engine, self.model_files
         video = frame_source.kind == "video"
         return ColorizeSummary(
-            input=str(source), output=str(output), frames=len(plan.frames), written=len(written),
-            skipped=len(plan.frames) - len(written),
+            input=str(source), output=str(output), frames=len(sink), written=len(written),
+            skipped=len(sink) - len(written),
             keyframes=[f"@{i}" if video else plan.frames[i].name for i in sorted(plan.keyframes)],
             shots=len(plan.shots),
             unhinted_shots=[f"{plan.frames[shot.start].label}..{plan.frames[shot.stop - 1].label}"
@@ -238,7 +242,7 @@ class Colorizer:
 
     def _run(self, source: FrameSource, plan: Plan, sink: Sink, progress: ProgressCallback | None) -> list[str]:
         todo = set(sink.todo())
-        total, finished = len(plan.frames), len(plan.frames) - len(todo)
+        total, finished = len(sink), len(sink) - len(todo)
         if progress:
             progress("colorize", finished, total)
         batch = self.engine.batch_size if self.engine else 1

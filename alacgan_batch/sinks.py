@@ -42,6 +42,7 @@ class Sink(Protocol):
     def write(self, index: int, finished: Finished) -> Path: ...
     def close(self) -> None: ...
     def abort(self) -> None: ...  # the run failed: leave what can be resumed, remove what cannot
+    def __len__(self) -> int: ...  # frames the output holds when complete
 
 
 def _check_writable(folder: Path) -> None:
@@ -66,12 +67,14 @@ class FolderSink:
 
     def __init__(self, output: Path, frames: list[FrameRef], source: FrameSource, settings: dict,
                  resume: bool = False, overwrite: bool = False, layers: bool = False,
-                 hints: frozenset[Path] = frozenset()) -> None:
+                 hints: frozenset[Path] = frozenset(), only: set[int] | None = None) -> None:
+        """`only`: the positions in `frames` to write (the others are read by the plan, never written)."""
         self.check_target(output, source, hints)
         if isinstance(source, VideoSource) and not is_pattern(str(output)):
             output = output / f"{source.path.stem}.####.png"  # video into a folder: numbered frames
         self.folder = output.parent if is_pattern(str(output)) else output
         self.targets = [output_path(frame, output) for frame in frames]
+        self.selected = sorted(only) if only is not None else list(range(len(frames)))
         named: dict[Path, FrameRef] = {}
         for frame, target in zip(frames, self.targets, strict=True):
             if target in named:  # one frame's colour would silently replace the other's
@@ -117,7 +120,7 @@ class FolderSink:
 
     def _prepare(self, resume: bool, overwrite: bool) -> set[int]:
         """Indices already done (on --resume); refuses to mix runs or overwrite without being asked."""
-        existing = {i for i, t in enumerate(self.targets) if t.exists()}
+        existing = {i for i in self.selected if self.targets[i].exists()}
         manifest_path = self.folder / MANIFEST_NAME
         if resume:
             if manifest_path.exists():
@@ -133,7 +136,7 @@ class FolderSink:
             elif existing:
                 raise OutputError(f"--resume: {self.folder} has frames but no {MANIFEST_NAME}; use --overwrite")
         elif not overwrite:
-            _refuse_earlier_frames(self.folder, len(existing), len(self.targets))
+            _refuse_earlier_frames(self.folder, len(existing), len(self.selected))
         else:
             existing = set()
         self._created = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
@@ -146,11 +149,14 @@ class FolderSink:
         return existing
 
     def _write_manifest(self, complete: bool) -> None:
-        write_json_atomic(self.folder / MANIFEST_NAME, {**self.settings, "frames": [t.name for t in self.targets],
-                                                        "complete": complete})
+        write_json_atomic(self.folder / MANIFEST_NAME, {**self.settings, "complete": complete,
+                                                        "frames": [self.targets[i].name for i in self.selected]})
+
+    def __len__(self) -> int:
+        return len(self.selected)
 
     def todo(self) -> list[int]:
-        return [i for i in range(len(self.targets)) if i not in self.done]
+        return [i for i in self.selected if i not in self.done]
 
     def write(self, index: int, finished: Finished) -> Path:
         target = self.targets[index]
@@ -173,7 +179,7 @@ class FolderSink:
     def abort(self) -> None:
         """A run that failed before its first frame leaves no folder holding only a manifest (nothing there to
         resume); once a frame is on disk, the frames and the manifest stay for --resume."""
-        if self.done or any(target.exists() for target in self.targets):
+        if self.done or any(self.targets[i].exists() for i in self.selected):
             return
         (self.folder / MANIFEST_NAME).unlink(missing_ok=True)
         for folder in self._created:  # the folders this run made, innermost first, if nothing else is in them
@@ -219,6 +225,9 @@ class VideoSink:
             raise OutputError(f"output {output} is a folder, not a video file")
         if output.exists() and not overwrite:
             raise OutputError(f"output {output} already exists; pass --overwrite to replace it")
+
+    def __len__(self) -> int:
+        return self.total
 
     def todo(self) -> list[int]:
         return list(range(self.total))

@@ -193,3 +193,34 @@ def test_api_colorize_image_takes_uint16_and_unit_floats_and_refuses_arrays_it_w
     for bad_strokes in (strokes[..., :3], strokes.astype(np.float32) / 255.0, strokes[..., 0]):
         with pytest.raises(InputError, match="HxWx4 uint8 RGBA"):
             colorizer.colorize_image(grey8, bad_strokes)
+
+
+@pytest.mark.parametrize("engine", ["flat", "network"])
+def test_frames_between_keyframes_get_the_colour_of_a_whole_run(engine, frames_dir, tiny_model, tmp_path, capsys):
+    """A re-render of a few frames with the shot's hint folder: keyframes outside --frames still guide them."""
+    for n, x in ((1, 30), (5, 34)):
+        write_image(tmp_path / "hints" / f"shot.{n:04d}.png", stroke_image((72, 100), (x, 40), (230, 20, 20)))
+    common = ["colorize", frames_dir, "--hints", tmp_path / "hints", "--engine", engine,
+              *(["--weights", tiny_model] if engine == "network" else [])]
+    assert run_cli([*common, "-o", tmp_path / "whole"], capsys)[0] == 0
+    code, stdout, stderr = run_cli([*common, "-o", tmp_path / "part", "--frames", "2-3", "--json"], capsys)
+    assert code == 0, stderr
+    summary = json.loads(stdout)
+    assert (summary["frames"], summary["written"], summary["keyframes"]) == (2, 2, ["shot.0001.png", "shot.0005.png"])
+    part = snapshot(tmp_path / "part")
+    assert sorted(part) == ["alacgan-manifest.json", "shot.0002.png", "shot.0003.png"]
+    whole = snapshot(tmp_path / "whole")
+    assert part["shot.0002.png"] == whole["shot.0002.png"] and part["shot.0003.png"] == whole["shot.0003.png"]
+    if engine == "flat":  # the propagated red is there, not only the keyframes' own strokes
+        red = read_image(tmp_path / "part" / "shot.0003.png")
+        assert red[40, 32, 0] > 0.8 and red[40, 32, 1] < 0.2 and red[40, 32, 3] > 0.9
+
+    # re-rendering one frame of the whole run replaces that frame only, and only when asked
+    code, _, stderr = run_cli([*common, "-o", tmp_path / "whole", "--frames", "4"], capsys)
+    assert code == 5 and "1 of 1 frames" in stderr
+    (tmp_path / "whole" / "shot.0004.png").write_bytes(b"stale")
+    code, _, stderr = run_cli([*common, "-o", tmp_path / "whole", "--frames", "4", "--overwrite"], capsys)
+    assert code == 0, stderr
+    again = snapshot(tmp_path / "whole")
+    assert {k: v for k, v in again.items() if k != "alacgan-manifest.json"} == \
+        {k: v for k, v in whole.items() if k != "alacgan-manifest.json"}
