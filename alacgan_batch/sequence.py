@@ -120,6 +120,9 @@ def missing_frames(source: Path | str, frames: str | None = None) -> list[int]:
 def _parse_frameset(frames: str) -> set[int]:
     try:
         numbers = set(fileseq.FrameSet(str(frames).replace(" ", "")))
+    except fileseq.MaxSizeException:
+        raise ConfigError(f"frame range {frames!r} spans more than {fileseq.constants.MAX_FRAME_SIZE:,} frames; "
+                          "give the range the shot has") from None
     except (fileseq.FileSeqException, ValueError):
         raise ConfigError(f"cannot read frame range {frames!r}: use e.g. 1001-1100, 1001-1100x2 or 1,5,9-12") \
             from None

@@ -157,6 +157,8 @@ def test_bad_sources_and_settings(tmp_path, shot):
         discover_frames(tmp_path / "empty")
     with pytest.raises(ConfigError, match="cannot read frame range 'ten'"):
         discover_frames(shot, frames="ten")
+    with pytest.raises(ConfigError, match="spans more than 10,000,000 frames"):  # not "cannot read"
+        discover_frames(shot, frames="1-100000000")
     with pytest.raises(ConfigError, match="unknown on_missing"):
         discover_frames(shot, on_missing="ignore")
     with pytest.raises(InputError, match="none of frames 2001-2002"):
