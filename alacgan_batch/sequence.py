@@ -149,6 +149,8 @@ def _discover_paths(source: Path, wanted: set[int] | None) -> tuple[list[FrameRe
     else:
         missing, sequence = _folder_holes(paths) if source.is_dir() else ([], None)
         pattern = str(source / sequence) if sequence else None
+        if source.is_dir() and sequence is None:
+            _refuse_strays(source, paths)
     return [FrameRef(p, frame_number(p.name), i) for i, p in enumerate(paths)], missing, pattern
 
 
@@ -163,6 +165,20 @@ def _check_one_sequence(source: Path, paths: list[Path]) -> None:
                              "pattern (e.g. 'shot.####.png') to choose one sequence")
         if number is not None:
             seen[number] = path
+
+
+def _refuse_strays(source: Path, paths: list[Path]) -> None:
+    """An unnumbered image beside one zero-padded frame sequence (a reference sheet, a thumbnail) is not a frame:
+    it would be coloured as the shot's last frame, strokes carried into it, and the sequence's holes unchecked.
+    Folders of loosely named drawings (a2, a10, b) have no such sequence and are coloured as they are."""
+    numbered = [p for p in paths if frame_number(p.name) is not None]
+    if len(numbered) == len(paths) or not numbered:
+        return
+    sequence = _folder_holes(numbered)[1]
+    if sequence is not None:
+        stray = next(p for p in paths if frame_number(p.name) is None)
+        raise InputError(f"{stray.name} in {source} has no frame number, beside the frame sequence {sequence}: "
+                         f"move it out, or give the pattern '{source / sequence}'")
 
 
 def _folder_holes(paths: list[Path]) -> tuple[list[int], str | None]:

@@ -140,6 +140,13 @@ def test_folder_discovery_and_natural_order_unchanged(tmp_path, frames_dir):
     for name in ("b.png", "a10.png", "a2.png"):
         write_image(tmp_path / "mixed" / name, BLANK)
     assert [f.name for f in discover_frames(tmp_path / "mixed")] == ["a2.png", "a10.png", "b.png"]
+    # an unnumbered image beside a padded sequence is not its last frame: refused, naming the pattern to give
+    write_image(frames_dir / "ref.png", BLANK)
+    (frames_dir / "shot.0003.png").unlink()
+    with pytest.raises(InputError, match=r"ref\.png .* no frame number, beside the frame sequence shot\.####\.png"):
+        discover_frames(frames_dir)
+    with pytest.raises(InputError, match="missing frame 3"):  # the pattern leaves it out, and holes are checked
+        discover_frames(frames_dir / "shot.####.png")
     single = discover_frames(frames_dir / "shot.0004.png")
     assert numbers(single) == [4] and single[0].index == 0
     assert isinstance(single, list) and isinstance(single[0], FrameRef)
