@@ -21,7 +21,7 @@ from .compose import WORKING_SHORT_SIDE, Finish, check_short_side, coverage_at, 
 from .engine import Engine, WorkItem, batch_items, select_device, select_precision
 from .errors import ConfigError, InputError, ModelError
 from .hints import HintSpec, hint_files
-from .plan import Plan, PlanOptions, build_plan, strokes_to_working, widen_to_keyframes
+from .plan import Plan, PlanOptions, build_plan, strokes_to_working
 from .sequence import LineArt, lineart_from_array, read_lineart
 from .sinks import FolderSink, Sink, VideoSink, default_output, is_video_path
 from .sources import FolderSource, FrameSource, VideoSource
@@ -187,17 +187,19 @@ class Colorizer:
             hints = [hints]
         if resume and overwrite:
             raise ConfigError("--resume keeps an earlier run's frames and --overwrite replaces them: pass one")
-        frame_source = self.open_source(source, frames, on_missing_frames)
-        if frames is not None and isinstance(frame_source, VideoSource):  # it would be ignored without a word
-            raise ConfigError(f"--frames selects frames of a folder or pattern; {source} is a video, coloured whole")
+        selected: set[int] | None = None  # the frames to write, when the plan reads more (--frames)
+        if frames is not None and not is_video_path(Path(source)):
+            frame_source, selected = FolderSource.open_selection(source, frames, on_missing_frames)
+        else:
+            frame_source = self.open_source(source, frames, on_missing_frames)
+            if frames is not None:  # it would be ignored without a word
+                raise ConfigError(f"--frames selects frames of a folder or pattern; {source} is a video, "
+                                  "coloured whole")
         output = Path(output) if output is not None else default_output(Path(source), frame_source)
         if self.finish.layers and is_video_path(output):  # a video has nowhere to keep them
             raise ConfigError(f"--layers writes PNG layers beside frames, not into {output}: write frames "
                               "(-o 'frames/shot.####.png') or leave out --layers")
         protected = frozenset(hint_files(hints))
-        selected: set[int] | None = None  # frames to write, when the plan reads more (frames around --frames)
-        if frames is not None and isinstance(frame_source, FolderSource) and not is_video_path(output):
-            frame_source, hints, selected = widen_to_keyframes(frame_source, source, hints)
         # refuse what can be refused before the long plan pass
         if is_video_path(output):
             if resume:
@@ -207,13 +209,13 @@ class Colorizer:
         else:
             FolderSink.check_target(output, frame_source, protected)
             if isinstance(frame_source, FolderSource):
-                FolderSink.check_existing(output, [f for f in frame_source.frames
-                                                   if selected is None or f.index in selected], resume, overwrite)
+                FolderSink.check_existing(output, frame_source.frames, resume, overwrite)
         plan = build_plan(frame_source, hints, self.plan_options, progress=progress)
         try:
             if is_video_path(output):
                 sink: Sink = VideoSink(output, frame_source, codec=codec, crf=crf,
-                                       alpha=self.finish.background != "white", overwrite=overwrite, hints=protected)
+                                       alpha=self.finish.background != "white", overwrite=overwrite, hints=protected,
+                                       only=selected)
             else:
                 sink = FolderSink(output, plan.frames, frame_source, self.settings(plan), resume, overwrite,
                                   layers=self.finish.layers, hints=protected, only=selected)

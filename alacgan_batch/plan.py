@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -79,32 +79,6 @@ def _save(path: Path, image: np.ndarray) -> None:
     if image.ndim == 3:
         image = cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA)
     cv2.imwrite(str(path), image)
-
-
-def widen_to_keyframes(selection: FolderSource, source: Path | str, hints: Sequence[HintSpec | str | Path]
-                       ) -> tuple[FolderSource, list[HintSpec], set[int]]:
-    """`--frames` with hints on frames outside it (a hint folder for the whole shot, a re-render of a few frames).
-
-    Returns the frames to plan over: the selection, widened on each side to the nearest keyframe on disk; the
-    hints on that span (each named by its frame number); and the positions of the selected frames in it. The
-    selected frames then get the strokes a run over the whole folder gives them; the frames around them are read
-    and propagated through, not written. A selection without frame numbers, or no hints, is returned as it is.
-    """
-    numbers = [frame.number for frame in selection.frames]
-    if not hints or None in numbers:
-        return selection, [h if isinstance(h, HintSpec) else HintSpec.parse(h) for h in hints], \
-            set(range(len(selection.frames)))
-    everything = FolderSource.open(source, on_missing="skip")  # holes outside the selection are not its business
-    keys = {everything.frames[i].number: path for i, path in assign_hints(list(hints), everything.frames).items()}
-    low, high = min(numbers), max(numbers)
-    first = max((k for k in keys if k <= low), default=low)
-    last = min((k for k in keys if k >= high), default=high)
-    chosen = set(numbers)
-    span = [frame for frame in everything.frames if frame.number in chosen
-            or first <= frame.number < low or high < frame.number <= last]
-    span = [replace(frame, index=i) for i, frame in enumerate(span)]
-    span_hints = [HintSpec(path, number) for number, path in sorted(keys.items()) if first <= number <= last]
-    return FolderSource(span, selection.root), span_hints, {f.index for f in span if f.number in chosen}
 
 
 def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),

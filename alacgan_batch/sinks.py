@@ -68,7 +68,8 @@ class FolderSink:
     def __init__(self, output: Path, frames: list[FrameRef], source: FrameSource, settings: dict,
                  resume: bool = False, overwrite: bool = False, layers: bool = False,
                  hints: frozenset[Path] = frozenset(), only: set[int] | None = None) -> None:
-        """`only`: the positions in `frames` to write (the others are read by the plan, never written)."""
+        """`only`: the positions in `frames` to write (--frames); the others are planned through, not written, but
+        an earlier run's files for them count as the folder's (refusals, manifest, completeness)."""
         self.check_target(output, source, hints)
         if isinstance(source, VideoSource) and not is_pattern(str(output)):
             output = output / f"{source.path.stem}.####.png"  # video into a folder: numbered frames
@@ -120,7 +121,7 @@ class FolderSink:
 
     def _prepare(self, resume: bool, overwrite: bool) -> set[int]:
         """Indices already done (on --resume); refuses to mix runs or overwrite without being asked."""
-        existing = {i for i in self.selected if self.targets[i].exists()}
+        existing = {i for i, target in enumerate(self.targets) if target.exists()}
         manifest_path = self.folder / MANIFEST_NAME
         if resume:
             if manifest_path.exists():
@@ -136,7 +137,7 @@ class FolderSink:
             elif existing:
                 raise OutputError(f"--resume: {self.folder} has frames but no {MANIFEST_NAME}; use --overwrite")
         elif not overwrite:
-            _refuse_earlier_frames(self.folder, len(existing), len(self.selected))
+            _refuse_earlier_frames(self.folder, len(existing), len(self.targets))
         else:
             existing = set()
         self._created = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
@@ -149,8 +150,8 @@ class FolderSink:
         return existing
 
     def _write_manifest(self, complete: bool) -> None:
-        write_json_atomic(self.folder / MANIFEST_NAME, {**self.settings, "complete": complete,
-                                                        "frames": [self.targets[i].name for i in self.selected]})
+        write_json_atomic(self.folder / MANIFEST_NAME, {**self.settings, "frames": [t.name for t in self.targets],
+                                                        "complete": complete})
 
     def __len__(self) -> int:
         return len(self.selected)
@@ -174,12 +175,12 @@ class FolderSink:
         return target
 
     def close(self) -> None:
-        self._write_manifest(complete=True)
+        self._write_manifest(complete=all(target.exists() for target in self.targets))  # --frames: maybe not yet
 
     def abort(self) -> None:
         """A run that failed before its first frame leaves no folder holding only a manifest (nothing there to
         resume); once a frame is on disk, the frames and the manifest stay for --resume."""
-        if self.done or any(self.targets[i].exists() for i in self.selected):
+        if self.done or any(target.exists() for target in self.targets):
             return
         (self.folder / MANIFEST_NAME).unlink(missing_ok=True)
         for folder in self._created:  # the folders this run made, innermost first, if nothing else is in them
@@ -193,7 +194,9 @@ class VideoSink:
     """Frames streamed into a video (atomic: a temp file renamed on success); audio copied from a video source."""
 
     def __init__(self, output: Path, source: FrameSource, codec: str = "h264", crf: int = 18, alpha: bool = False,
-                 fps: Fraction = Fraction(24), overwrite: bool = False, hints: frozenset[Path] = frozenset()) -> None:
+                 fps: Fraction = Fraction(24), overwrite: bool = False, hints: frozenset[Path] = frozenset(),
+                 only: set[int] | None = None) -> None:
+        """`only`: the positions of the source's frames that go into the video (--frames), in order."""
         from .video import VideoInfo, VideoWriter
 
         self.check_target(output, source, overwrite, hints)
@@ -211,9 +214,11 @@ class VideoSink:
         self.path = output
         self.size = (like.height, like.width)
         self.frames = source.frames if isinstance(source, FolderSource) else None
+        self.selected = sorted(only) if only is not None else list(range(len(source)))
+        if only is not None:
+            like = replace(like, frame_count=len(self.selected))
         remove_partials(output.parent, stem=output.stem)  # a temp video of a run that was killed
         self.writer = VideoWriter(output, like, codec=codec, crf=crf, audio_from=audio)
-        self.total = len(source)
 
     @staticmethod
     def check_target(output: Path, source: FrameSource, overwrite: bool = False,
@@ -227,10 +232,10 @@ class VideoSink:
             raise OutputError(f"output {output} already exists; pass --overwrite to replace it")
 
     def __len__(self) -> int:
-        return self.total
+        return len(self.selected)
 
     def todo(self) -> list[int]:
-        return list(range(self.total))
+        return list(self.selected)
 
     def write(self, index: int, finished: Finished) -> Path:
         if finished.final.shape[:2] != self.size:

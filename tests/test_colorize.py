@@ -60,6 +60,16 @@ def test_resume_finishes_an_interrupted_run_and_refuses_changed_settings(frames_
                                "--short-side", "64"], capsys)
     assert code == 5 and "short_side" in stderr
 
+    # a model sheet edited between runs is a changed setting too, though its path is the same
+    sheet = tmp_path / "sheet.json"
+    sheet.write_text(json.dumps({"colors": ["#ff0000"]}))
+    args = ["colorize", frames_dir, "-o", tmp_path / "sheeted", "--weights", tiny_model, "--palette", sheet]
+    assert run_cli(args, capsys)[0] == 0
+    (tmp_path / "sheeted" / "shot.0002.png").unlink()
+    sheet.write_text(json.dumps({"colors": ["#0000ff"]}))
+    code, _, stderr = run_cli([*args, "--resume"], capsys)
+    assert code == 5 and "finish" in stderr
+
 
 def test_api_colorize_image_matches_cli_output(frames_dir, tiny_model, tmp_path, capsys):
     # one image has no frame before it: compared with the sequence coloured frame by frame
@@ -196,31 +206,55 @@ def test_api_colorize_image_takes_uint16_and_unit_floats_and_refuses_arrays_it_w
 
 
 @pytest.mark.parametrize("engine", ["flat", "network"])
-def test_frames_between_keyframes_get_the_colour_of_a_whole_run(engine, frames_dir, tiny_model, tmp_path, capsys):
+def test_selected_frames_come_out_as_in_a_whole_run(engine, frames_dir, tiny_model, tmp_path, capsys):
     """A re-render of a few frames with the shot's hint folder: keyframes outside --frames still guide them."""
     for n, x in ((1, 30), (5, 34)):
         write_image(tmp_path / "hints" / f"shot.{n:04d}.png", stroke_image((72, 100), (x, 40), (230, 20, 20)))
-    common = ["colorize", frames_dir, "--hints", tmp_path / "hints", "--engine", engine,
+    common = ["colorize", frames_dir, "--hints", tmp_path / "hints", "--engine", engine, "--batch-size", "1",
               *(["--weights", tiny_model] if engine == "network" else [])]
     assert run_cli([*common, "-o", tmp_path / "whole"], capsys)[0] == 0
-    code, stdout, stderr = run_cli([*common, "-o", tmp_path / "part", "--frames", "2-3", "--json"], capsys)
-    assert code == 0, stderr
-    summary = json.loads(stdout)
-    assert (summary["frames"], summary["written"], summary["keyframes"]) == (2, 2, ["shot.0001.png", "shot.0005.png"])
-    part = snapshot(tmp_path / "part")
-    assert sorted(part) == ["alacgan-manifest.json", "shot.0002.png", "shot.0003.png"]
     whole = snapshot(tmp_path / "whole")
-    assert part["shot.0002.png"] == whole["shot.0002.png"] and part["shot.0003.png"] == whole["shot.0003.png"]
+    for n, selection in enumerate(["2-3", "1-5x2", "5", "4"]):  # between keys, a step, a keyframe, after a gap
+        code, stdout, stderr = run_cli([*common, "-o", tmp_path / f"part{n}", "--frames", selection, "--json"],
+                                       capsys)
+        assert code == 0, stderr
+        summary = json.loads(stdout)
+        part = snapshot(tmp_path / f"part{n}")
+        frames = sorted(k for k in part if k.endswith(".png"))
+        assert summary["frames"] == summary["written"] == len(frames) and summary["keyframes"] == \
+            ["shot.0001.png", "shot.0005.png"]
+        assert frames == {"2-3": ["shot.0002.png", "shot.0003.png"], "5": ["shot.0005.png"], "4": ["shot.0004.png"],
+                          "1-5x2": ["shot.0001.png", "shot.0003.png", "shot.0005.png"]}[selection]
+        assert all(part[name] == whole[name] for name in frames), selection
+        assert not json.loads(part["alacgan-manifest.json"])["complete"]  # the sequence has more frames
     if engine == "flat":  # the propagated red is there, not only the keyframes' own strokes
-        red = read_image(tmp_path / "part" / "shot.0003.png")
+        red = read_image(tmp_path / "part0" / "shot.0003.png")
         assert red[40, 32, 0] > 0.8 and red[40, 32, 1] < 0.2 and red[40, 32, 3] > 0.9
 
-    # re-rendering one frame of the whole run replaces that frame only, and only when asked
+    # into the whole run's folder: refused unless asked; --resume finds nothing to do; --overwrite replaces one
     code, _, stderr = run_cli([*common, "-o", tmp_path / "whole", "--frames", "4"], capsys)
-    assert code == 5 and "1 of 1 frames" in stderr
+    assert code == 5 and "5 of 5 frames" in stderr
+    code, stdout, stderr = run_cli([*common, "-o", tmp_path / "whole", "--frames", "4", "--resume", "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["written"] == 0, stderr
     (tmp_path / "whole" / "shot.0004.png").write_bytes(b"stale")
     code, _, stderr = run_cli([*common, "-o", tmp_path / "whole", "--frames", "4", "--overwrite"], capsys)
     assert code == 0, stderr
-    again = snapshot(tmp_path / "whole")
-    assert {k: v for k, v in again.items() if k != "alacgan-manifest.json"} == \
-        {k: v for k, v in whole.items() if k != "alacgan-manifest.json"}
+    assert snapshot(tmp_path / "whole") == whole  # manifest included: complete, the same settings
+
+    # a stray unnumbered image is refused for the whole folder but does not stand in the way of a selection
+    write_image(frames_dir / "ref.png", stroke_image((72, 100), (30, 40), (0, 0, 0)))
+    assert run_cli([*common, "-o", tmp_path / "part9"], capsys)[0] == 3
+    assert run_cli([*common, "-o", tmp_path / "part9", "--frames", "2-3"], capsys)[0] == 0
+    assert snapshot(tmp_path / "part9")["shot.0003.png"] == whole["shot.0003.png"]
+
+
+def test_a_selection_that_fails_keeps_the_manifest_of_the_frames_around_it(frames_dir, tmp_path, capsys):
+    common = ["colorize", frames_dir, "--engine", "flat", "-o", tmp_path / "out"]
+    assert run_cli(common, capsys)[0] == 0
+    manifest = (tmp_path / "out" / "alacgan-manifest.json").read_text()
+    (tmp_path / "out" / "shot.0003.png").unlink()
+    (frames_dir / "shot.0003.png").write_bytes(b"")  # found only when colouring: no hints, nothing to plan
+    code, _, stderr = run_cli([*common, "--frames", "3", "--overwrite"], capsys)
+    assert code == 3 and "shot.0003.png" in stderr
+    assert json.loads((tmp_path / "out" / "alacgan-manifest.json").read_text())["frames"] == \
+        json.loads(manifest)["frames"]

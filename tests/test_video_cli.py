@@ -217,3 +217,17 @@ def test_options_a_video_cannot_take_are_refused_not_ignored(tmp_path, capsys):
     code, _, stderr = run_cli(["colorize", src, "--engine", "flat", "--frames", "1-2", "-o", tmp_path / "f"], capsys)
     assert code == 2 and "--frames" in stderr and stderr.count("error:") == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["take.mp4"]
+
+
+def test_selected_frames_into_a_video_with_keyframes_outside_them(frames_dir, tmp_path, capsys):
+    for n in (1, 5):
+        write_image(tmp_path / "hints" / f"shot.{n:04d}.png", stroke_image((72, 100), (30 + n, 40), (230, 20, 20)))
+    code, stdout, stderr = run_cli(["colorize", frames_dir, "--hints", tmp_path / "hints", "--engine", "flat",
+                                    "--frames", "2-3", "-o", tmp_path / "part.mkv", "--codec", "ffv1", "--json"],
+                                   capsys)
+    assert code == 0, stderr
+    assert json.loads(stdout)["written"] == 2 and probe(tmp_path / "part.mkv").announced_frames == 2
+    with VideoReader(tmp_path / "part.mkv") as reader:
+        frames = list(reader)
+    assert len(frames) == 2
+    assert frames[1][40, 33, 0] > 200 and frames[1][40, 33, 1] < 60  # frame 3 carries the keyframes' red
