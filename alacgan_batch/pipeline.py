@@ -188,7 +188,7 @@ class Colorizer:
         if resume and overwrite:
             raise ConfigError("--resume keeps an earlier run's frames and --overwrite replaces them: pass one")
         selected: set[int] | None = None  # the frames to write, when the plan reads more (--frames)
-        if frames is not None and not is_video_path(Path(source)):
+        if frames is not None and not (Path(source).is_file() and is_video_path(Path(source))):
             frame_source, selected = FolderSource.open_selection(source, frames, on_missing_frames)
         else:
             frame_source = self.open_source(source, frames, on_missing_frames)

@@ -167,6 +167,13 @@ def _check_one_sequence(source: Path, paths: list[Path]) -> None:
             seen[number] = path
 
 
+def folder_sequence(folder: Path) -> str | None:
+    """The pattern (`shot.####.png`) of the one zero-padded frame sequence among a folder's numbered images
+    (unnumbered ones left out), or None: no such sequence, or several name patterns."""
+    numbered = [p for p in list_images(folder) if frame_number(p.name) is not None]
+    return _folder_holes(numbered)[1] if numbered else None
+
+
 def _refuse_strays(source: Path, paths: list[Path]) -> None:
     """An unnumbered image beside one zero-padded frame sequence (a reference sheet, a thumbnail) is not a frame:
     it would be coloured as the shot's last frame, strokes carried into it, and the sequence's holes unchecked.

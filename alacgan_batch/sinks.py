@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -21,6 +22,7 @@ from .sources import FolderSource, FrameSource, VideoSource
 from .writer import remove_partials, write_json_atomic, write_png
 
 MANIFEST_NAME = "alacgan-manifest.json"
+MANIFEST_EVERY_SECONDS = 5.0  # how often the manifest's list of finished frames is brought up to date
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm")
 FRAME_EXTENSIONS = (".png", ".exr")  # what FolderSink can write
 
@@ -123,22 +125,40 @@ class FolderSink:
         """Indices already done (on --resume); refuses to mix runs or overwrite without being asked."""
         existing = {i for i, target in enumerate(self.targets) if target.exists()}
         manifest_path = self.folder / MANIFEST_NAME
+        previous = None
+        if manifest_path.exists():
+            try:
+                previous = json.loads(manifest_path.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                if resume:
+                    raise OutputError(f"{manifest_path} is damaged ({exc}); use --overwrite to start again") from exc
+            if previous is not None and not isinstance(previous, dict):
+                if resume:
+                    raise OutputError(f"{manifest_path} is damaged (not a JSON object); use --overwrite to start "
+                                      "again")
+                previous = None
+        changed = [k for k in self.settings if previous.get(k) != self.settings[k]] if previous else None
+
+        def made_with_these_settings(indices: set[int]) -> set[int]:
+            if previous and isinstance(previous.get("done"), list):  # older manifests: all are
+                made = set(previous["done"])  # an --overwrite run that changed settings may not have replaced all
+                return {i for i in indices if self.targets[i].name in made}
+            return indices
+
         if resume:
-            if manifest_path.exists():
-                try:
-                    previous = json.loads(manifest_path.read_text())
-                except json.JSONDecodeError as exc:
-                    raise OutputError(f"{manifest_path} is damaged ({exc.msg}); use --overwrite to start again") \
-                        from exc
-                changed = [k for k in self.settings if previous.get(k) != self.settings[k]]
+            if previous is not None:
                 if changed:
                     raise OutputError(f"--resume: settings differ from the run in {self.folder} "
                                       f"({', '.join(changed)}); use --overwrite to start again")
+                existing = made_with_these_settings(existing)
             elif existing:
                 raise OutputError(f"--resume: {self.folder} has frames but no {MANIFEST_NAME}; use --overwrite")
+            made = set(existing)
         elif not overwrite:
             _refuse_earlier_frames(self.folder, len(existing), len(self.targets))
-        else:
+            made = set()
+        else:  # the selected frames are made again; the others stay done only if made with these settings
+            made = made_with_these_settings(existing) - set(self.selected) if changed == [] else set()
             existing = set()
         self._created = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
         try:
@@ -146,12 +166,17 @@ class FolderSink:
         except OSError as exc:
             raise OutputError(f"cannot create output folder {self.folder}: {exc.strerror or exc}") from exc
         remove_partials(self.folder, recursive=True)  # left by a run that was killed mid-write
-        self._write_manifest(complete=False)
+        self.made = made  # the frames on disk made with these settings
+        self._write_manifest()
         return existing
 
-    def _write_manifest(self, complete: bool) -> None:
-        write_json_atomic(self.folder / MANIFEST_NAME, {**self.settings, "frames": [t.name for t in self.targets],
-                                                        "complete": complete})
+    def _write_manifest(self) -> None:
+        """The settings, every frame of the sequence, and which of them are on disk made with these settings (a
+        frame written since the last rewrite is missing from `done`: a resume writes it again, no harm)."""
+        write_json_atomic(self.folder / MANIFEST_NAME, {
+            **self.settings, "frames": [t.name for t in self.targets],
+            "done": [self.targets[i].name for i in sorted(self.made)], "complete": len(self.made) == len(self.targets)})
+        self._manifest_time = time.monotonic()
 
     def __len__(self) -> int:
         return len(self.selected)
@@ -172,15 +197,19 @@ class FolderSink:
             write_exr(target, finished.final.astype(np.float32) / 255.0)
         else:
             write_png(target, finished.final)
+        self.made.add(index)
+        if time.monotonic() - self._manifest_time > MANIFEST_EVERY_SECONDS:
+            self._write_manifest()
         return target
 
     def close(self) -> None:
-        self._write_manifest(complete=all(target.exists() for target in self.targets))  # --frames: maybe not yet
+        self._write_manifest()
 
     def abort(self) -> None:
         """A run that failed before its first frame leaves no folder holding only a manifest (nothing there to
         resume); once a frame is on disk, the frames and the manifest stay for --resume."""
         if self.done or any(target.exists() for target in self.targets):
+            self._write_manifest()  # the frames this run wrote count as done
             return
         (self.folder / MANIFEST_NAME).unlink(missing_ok=True)
         for folder in self._created:  # the folders this run made, innermost first, if nothing else is in them
@@ -200,22 +229,22 @@ class VideoSink:
         from .video import VideoInfo, VideoWriter
 
         self.check_target(output, source, overwrite, hints)
+        self.selected = sorted(only) if only is not None else list(range(len(source)))
         if isinstance(source, VideoSource):
             like = replace(source.info, has_alpha=source.info.has_alpha or alpha)
             audio = source.path if source.info.has_audio else None
         else:  # a frame sequence into a video: size from its first frame
             from .sequence import read_image
 
-            height, width = read_image(source.frames[0].path).shape[:2]
-            like = VideoInfo(width=width, height=height, frame_count=len(source.frames), fps=fps,
+            height, width = read_image(source.frames[self.selected[0]].path).shape[:2]
+            like = VideoInfo(width=width, height=height, frame_count=len(self.selected), fps=fps,
                              time_base=1 / fps, pixel_aspect=Fraction(1), rotation=0, has_alpha=alpha,
                              has_audio=False, codec="png", pix_fmt="rgb24")
             audio = None
         self.path = output
         self.size = (like.height, like.width)
         self.frames = source.frames if isinstance(source, FolderSource) else None
-        self.selected = sorted(only) if only is not None else list(range(len(source)))
-        if only is not None:
+        if only is not None and isinstance(source, VideoSource):
             like = replace(like, frame_count=len(self.selected))
         remove_partials(output.parent, stem=output.stem)  # a temp video of a run that was killed
         self.writer = VideoWriter(output, like, codec=codec, crf=crf, audio_from=audio)

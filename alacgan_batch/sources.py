@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sequence import FrameRef, LineArt, discover_frames, frame_number, lineart_from_array, list_images, read_lineart
+from .sequence import FrameRef, LineArt, discover_frames, folder_sequence, lineart_from_array, read_lineart
 
 
 @dataclass
@@ -39,14 +39,14 @@ class FolderSource:
         A run plans over the whole sequence (keyframes outside the selection, strokes carried through the frames
         around it, the stabilizer's lead-in) and writes only the selected frames, so they come out as a run over
         the whole sequence writes them. The selection is checked as `open` checks it; holes outside it are
-        bridged, and unnumbered images in a folder left out.
+        bridged, and an unnumbered image beside a padded sequence is left out.
         """
-        chosen = {ref.number for ref in discover_frames(source, frames=frames, on_missing=on_missing)}
-        numbers = sorted(n for p in list_images(Path(source)) if (n := frame_number(p.name)) is not None) \
-            if Path(source).is_dir() else []
-        span = f"{numbers[0]}-{numbers[-1]}" if numbers else None  # a folder: every numbered frame in it
-        whole = cls.open(source, frames=span, on_missing="skip")
-        return whole, {ref.index for ref in whole.frames if ref.number in chosen}
+        chosen = {ref.path.resolve() for ref in discover_frames(source, frames=frames, on_missing=on_missing)}
+        sequence = folder_sequence(Path(source)) if Path(source).is_dir() else None
+        # a folder holding one padded sequence: that sequence (a stray reference sheet is not the shot's);
+        # otherwise what a run without --frames reads
+        whole = cls.open(Path(source) / sequence if sequence else source, on_missing="skip")
+        return whole, {ref.index for ref in whole.frames if ref.path.resolve() in chosen}
 
     def __iter__(self) -> Iterator[tuple[FrameRef, LineArt]]:
         for ref in self.frames:

@@ -258,3 +258,44 @@ def test_a_selection_that_fails_keeps_the_manifest_of_the_frames_around_it(frame
     assert code == 3 and "shot.0003.png" in stderr
     assert json.loads((tmp_path / "out" / "alacgan-manifest.json").read_text())["frames"] == \
         json.loads(manifest)["frames"]
+
+
+def test_frames_an_overwrite_with_other_settings_left_behind_are_not_resumed_as_done(frames_dir, tmp_path, capsys):
+    common = ["colorize", frames_dir, "--engine", "flat", "-o", tmp_path / "out"]
+    assert run_cli(common, capsys)[0] == 0
+    lined = snapshot(tmp_path / "out")
+    code, _, stderr = run_cli([*common, "--frames", "5", "--overwrite", "--no-lines"], capsys)
+    assert code == 0, stderr
+    manifest = json.loads((tmp_path / "out" / "alacgan-manifest.json").read_text())
+    assert manifest["done"] == ["shot.0005.png"] and not manifest["complete"]  # 1-4 were made with lines
+    assert run_cli([*common, "--resume"], capsys)[0] == 5  # the folder is now the no-lines run's
+    code, stdout, stderr = run_cli([*common, "--resume", "--no-lines", "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["written"] == 4, stderr
+    unlined = snapshot(tmp_path / "out")
+    assert all(unlined[f"shot.{n:04d}.png"] != lined[f"shot.{n:04d}.png"] for n in range(1, 6))
+    assert json.loads(unlined["alacgan-manifest.json"])["complete"]
+    # with the same settings, an --overwrite of one frame keeps the others done
+    assert run_cli([*common, "--frames", "2", "--overwrite", "--no-lines"], capsys)[0] == 0
+    assert json.loads((tmp_path / "out" / "alacgan-manifest.json").read_text())["complete"]
+
+
+def test_frames_in_folders_a_selection_must_not_trip_over(frames_dir, tmp_path, capsys):
+    hint = stroke_image((72, 100), (30, 40), (230, 20, 20))
+    # a numbered file of another name with a huge number; a folder named like a video
+    write_image(frames_dir / "ref_20261130.png", hint[..., :3])
+    write_image(tmp_path / "hints" / "shot.0001.png", hint)
+    shot = frames_dir.rename(tmp_path / "take.mov")
+    code, stdout, stderr = run_cli(["colorize", shot, "--hints", tmp_path / "hints", "--engine", "flat", "-o",
+                                    tmp_path / "out", "--frames", "2-4", "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["written"] == 3, stderr
+    # loosely named drawings: a hint for the unnumbered one still has its frame
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    for name, source in (("a2.png", "shot.0002.png"), ("a10.png", "shot.0003.png"), ("b.png", "shot.0004.png")):
+        (shot / source).rename(loose / name)
+    for name in ("a2.png", "b.png"):
+        write_image(tmp_path / "loose_hints" / name, hint)
+    code, stdout, stderr = run_cli(["colorize", loose, "--hints", tmp_path / "loose_hints", "--engine", "flat", "-o",
+                                    tmp_path / "loose_out", "--frames", "10", "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["written"] == 1, stderr
+    assert sorted(p.name for p in (tmp_path / "loose_out").iterdir()) == ["a10.png", "alacgan-manifest.json"]

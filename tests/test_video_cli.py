@@ -231,3 +231,8 @@ def test_selected_frames_into_a_video_with_keyframes_outside_them(frames_dir, tm
         frames = list(reader)
     assert len(frames) == 2
     assert frames[1][40, 33, 0] > 200 and frames[1][40, 33, 1] < 60  # frame 3 carries the keyframes' red
+    # the video takes the size of the first selected frame, not of the sequence's first
+    write_image(frames_dir / "shot.0001.png", draw_frame((80, 100)))
+    code, _, stderr = run_cli(["colorize", frames_dir, "--engine", "flat", "--frames", "2-3", "-o",
+                               tmp_path / "later.mkv", "--codec", "ffv1"], capsys)
+    assert code == 0 and probe(tmp_path / "later.mkv").height == 72, stderr
