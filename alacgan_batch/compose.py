@@ -150,9 +150,11 @@ class Finish:
         return cls(overlay_lines, flatten, colors, str(palette) if palette else None, background, layers, fill_hints)
 
     def describe(self) -> dict:
-        # the palette's colours, not only its path: a sheet edited between runs must not be resumed into
+        # the palette's colours (a sheet edited between runs must not be resumed into) and its file name, not the
+        # path it was given by (the same sheet named by an absolute path is the same sheet)
         colors = [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in self.palette] if self.palette is not None else None
-        return {"overlay_lines": self.overlay_lines, "flatten": self.flatten, "palette": self.palette_path,
+        name = Path(self.palette_path).name if self.palette_path else None
+        return {"overlay_lines": self.overlay_lines, "flatten": self.flatten, "palette": name,
                 "palette_colors": colors, "background": self.background, "layers": self.layers,
                 "fill_hints": self.fill_hints}
 

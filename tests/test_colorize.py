@@ -1,6 +1,7 @@
 """`alacgan colorize` end to end on small sequences, and what it does with bad input."""
 
 import json
+import os
 
 import cv2
 import numpy as np
@@ -65,6 +66,9 @@ def test_resume_finishes_an_interrupted_run_and_refuses_changed_settings(frames_
     sheet.write_text(json.dumps({"colors": ["#ff0000"]}))
     args = ["colorize", frames_dir, "-o", tmp_path / "sheeted", "--weights", tiny_model, "--palette", sheet]
     assert run_cli(args, capsys)[0] == 0
+    (tmp_path / "sheeted" / "shot.0002.png").unlink()
+    code, stdout, stderr = run_cli([*args[:-1], os.path.relpath(sheet), "--resume", "--json"], capsys)  # same
+    assert code == 0 and json.loads(stdout)["written"] == 1, stderr
     (tmp_path / "sheeted" / "shot.0002.png").unlink()
     sheet.write_text(json.dumps({"colors": ["#0000ff"]}))
     code, _, stderr = run_cli([*args, "--resume"], capsys)
