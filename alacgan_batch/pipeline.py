@@ -156,11 +156,13 @@ class Colorizer:
     def settings(self, plan: Plan) -> dict:
         """What determines the output pixels; a resumed run must match it."""
         files = self.model_files
-        return {
+        uses_i2v = files is not None and self.model.spec.features == "i2v"
+        return {  # model files by name and content, not by the path they were given by
             "engine": self.engine_name,
-            "model": str(files.weights) if files else None,
+            "model": files.weights.name if files else None,
             "model_digest": file_digest(files.weights) if files else None,
-            "i2v": str(files.i2v) if files and self.model.spec.features == "i2v" else None,
+            "i2v": files.i2v.name if uses_i2v else None,
+            "i2v_digest": file_digest(files.i2v) if uses_i2v else None,
             "short_side": self.short_side,
             "propagate": self.plan_options.propagate,
             "stabilize": self.stabilize,
