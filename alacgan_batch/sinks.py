@@ -129,7 +129,7 @@ class FolderSink:
         if manifest_path.exists():
             try:
                 previous = json.loads(manifest_path.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
                 if resume:
                     raise OutputError(f"{manifest_path} is damaged ({exc}); use --overwrite to start again") from exc
             if previous is not None and not isinstance(previous, dict):
@@ -137,7 +137,7 @@ class FolderSink:
                     raise OutputError(f"{manifest_path} is damaged (not a JSON object); use --overwrite to start "
                                       "again")
                 previous = None
-        changed = [k for k in self.settings if previous.get(k) != self.settings[k]] if previous else None
+        changed = [k for k in self.settings if previous.get(k) != self.settings[k]] if previous is not None else None
 
         def made_with_these_settings(indices: set[int]) -> set[int]:
             if previous and isinstance(previous.get("done"), list):  # older manifests: all are

@@ -303,3 +303,16 @@ def test_frames_in_folders_a_selection_must_not_trip_over(frames_dir, tmp_path, 
                                     tmp_path / "loose_out", "--frames", "10", "--json"], capsys)
     assert code == 0 and json.loads(stdout)["written"] == 1, stderr
     assert sorted(p.name for p in (tmp_path / "loose_out").iterdir()) == ["a10.png", "alacgan-manifest.json"]
+
+
+@pytest.mark.parametrize(("text", "fragment"), [("{}", "settings differ"), ("[1, 2]", "not a JSON object"),
+                                                ("{trunc", "damaged")])
+def test_a_damaged_manifest_is_never_resumed_into(text, fragment, frames_dir, tmp_path, capsys):
+    common = ["colorize", frames_dir, "--engine", "flat", "-o", tmp_path / "out"]
+    assert run_cli(common, capsys)[0] == 0
+    (tmp_path / "out" / "shot.0002.png").unlink()
+    (tmp_path / "out" / "alacgan-manifest.json").write_text(text)
+    code, _, stderr = run_cli([*common, "--resume"], capsys)
+    assert code == 5 and fragment in stderr and stderr.count("error:") == 1
+    code, stdout, stderr = run_cli([*common, "--overwrite", "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["written"] == 5, stderr
