@@ -167,14 +167,15 @@ class Colorizer:
             "propagate": self.plan_options.propagate,
             "stabilize": self.stabilize,
             "finish": self.finish.describe(),
-            "hints": {plan.frames[i].label: str(p) for i, p in sorted(plan.keyframes.items())},
+            # hints by name and content too: an edited hint must not be resumed into, a moved one may
+            "hints": {plan.frames[i].label: f"{p.name} {file_digest(p)}" for i, p in sorted(plan.keyframes.items())},
         }
 
-    def open_source(self, source: Path | str, frames: str | None = None, on_missing: str = "error") -> FrameSource:
+    def open_source(self, source: Path | str, on_missing: str = "error") -> FrameSource:
         path = Path(source)
         if path.is_file() and is_video_path(path):
             return VideoSource.open(path)
-        return FolderSource.open(source, frames=frames, on_missing=on_missing)
+        return FolderSource.open(source, on_missing=on_missing)
 
     def colorize_sequence(self, source: Path | str, hints: Sequence[HintSpec | str | Path] | HintSpec | str | Path = (),
                           output: Path | str | None = None, resume: bool = False, overwrite: bool = False,
@@ -193,7 +194,7 @@ class Colorizer:
         if frames is not None and not (Path(source).is_file() and is_video_path(Path(source))):
             frame_source, selected = FolderSource.open_selection(source, frames, on_missing_frames)
         else:
-            frame_source = self.open_source(source, frames, on_missing_frames)
+            frame_source = self.open_source(source, on_missing_frames)
             if frames is not None:  # it would be ignored without a word
                 raise ConfigError(f"--frames selects frames of a folder or pattern; {source} is a video, "
                                   "coloured whole")

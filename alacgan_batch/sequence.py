@@ -167,25 +167,23 @@ def _check_one_sequence(source: Path, paths: list[Path]) -> None:
             seen[number] = path
 
 
-def folder_sequence(folder: Path) -> str | None:
-    """The pattern (`shot.####.png`) of the one zero-padded frame sequence among a folder's numbered images
-    (unnumbered ones left out), or None: no such sequence, or several name patterns."""
-    numbered = [p for p in list_images(folder) if frame_number(p.name) is not None]
-    return _folder_holes(numbered)[1] if numbered else None
+def sequence_in_folder(paths: list[Path]) -> tuple[list[Path], str] | None:
+    """The numbered images among `paths` (one folder's), in frame order, and their pattern (`shot.####.png`),
+    when they form one zero-padded frame sequence; unnumbered images are left out. None otherwise."""
+    numbered = sorted((p for p in paths if frame_number(p.name) is not None), key=lambda p: frame_number(p.name))
+    sequence = _folder_holes(numbered)[1] if numbered else None
+    return (numbered, sequence) if sequence is not None else None
 
 
 def _refuse_strays(source: Path, paths: list[Path]) -> None:
     """An unnumbered image beside one zero-padded frame sequence (a reference sheet, a thumbnail) is not a frame:
     it would be coloured as the shot's last frame, strokes carried into it, and the sequence's holes unchecked.
     Folders of loosely named drawings (a2, a10, b) have no such sequence and are coloured as they are."""
-    numbered = [p for p in paths if frame_number(p.name) is not None]
-    if len(numbered) == len(paths) or not numbered:
-        return
-    sequence = _folder_holes(numbered)[1]
-    if sequence is not None:
+    found = sequence_in_folder(paths)
+    if found is not None and len(found[0]) < len(paths):
         stray = next(p for p in paths if frame_number(p.name) is None)
-        raise InputError(f"{stray.name} in {source} has no frame number, beside the frame sequence {sequence}: "
-                         f"move it out, or give the pattern '{source / sequence}'")
+        raise InputError(f"{stray.name} in {source} has no frame number, beside the frame sequence {found[1]}: "
+                         f"move it out, or give the pattern '{source / found[1]}'")
 
 
 def _folder_holes(paths: list[Path]) -> tuple[list[int], str | None]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import replace
 from fractions import Fraction
@@ -44,7 +45,7 @@ class Sink(Protocol):
     def write(self, index: int, finished: Finished) -> Path: ...
     def close(self) -> None: ...
     def abort(self) -> None: ...  # the run failed: leave what can be resumed, remove what cannot
-    def __len__(self) -> int: ...  # frames the output holds when complete
+    def __len__(self) -> int: ...  # frames this run is to write, already written or not (--frames: the selection)
 
 
 def _check_writable(folder: Path) -> None:
@@ -132,10 +133,12 @@ class FolderSink:
             except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
                 if resume:
                     raise OutputError(f"{manifest_path} is damaged ({exc}); use --overwrite to start again") from exc
-            if previous is not None and not isinstance(previous, dict):
+            done = previous.get("done", []) if isinstance(previous, dict) else []
+            if previous is not None and (not isinstance(previous, dict) or not isinstance(done, list)
+                                         or not all(isinstance(name, str) for name in done)):
                 if resume:
-                    raise OutputError(f"{manifest_path} is damaged (not a JSON object); use --overwrite to start "
-                                      "again")
+                    raise OutputError(f"{manifest_path} is damaged (not a JSON object, or 'done' not a list of "
+                                      "names); use --overwrite to start again")
                 previous = None
         changed = [k for k in self.settings if previous.get(k) != self.settings[k]] if previous is not None else None
 
@@ -167,16 +170,18 @@ class FolderSink:
             raise OutputError(f"cannot create output folder {self.folder}: {exc.strerror or exc}") from exc
         remove_partials(self.folder, recursive=True)  # left by a run that was killed mid-write
         self.made = made  # the frames on disk made with these settings
+        self._manifest_lock = threading.Lock()  # written from the writer thread, and by abort() on a signal
         self._write_manifest()
         return existing
 
     def _write_manifest(self) -> None:
         """The settings, every frame of the sequence, and which of them are on disk made with these settings (a
         frame written since the last rewrite is missing from `done`: a resume writes it again, no harm)."""
-        write_json_atomic(self.folder / MANIFEST_NAME, {
-            **self.settings, "frames": [t.name for t in self.targets],
-            "done": [self.targets[i].name for i in sorted(self.made)], "complete": len(self.made) == len(self.targets)})
-        self._manifest_time = time.monotonic()
+        with self._manifest_lock:
+            done = [self.targets[i].name for i in sorted(self.made)]
+            write_json_atomic(self.folder / MANIFEST_NAME, {**self.settings, "frames": [t.name for t in self.targets],
+                                                            "done": done, "complete": len(done) == len(self.targets)})
+            self._manifest_time = time.monotonic()
 
     def __len__(self) -> int:
         return len(self.selected)
@@ -197,7 +202,8 @@ class FolderSink:
             write_exr(target, finished.final.astype(np.float32) / 255.0)
         else:
             write_png(target, finished.final)
-        self.made.add(index)
+        with self._manifest_lock:
+            self.made.add(index)
         if time.monotonic() - self._manifest_time > MANIFEST_EVERY_SECONDS:
             self._write_manifest()
         return target
@@ -244,8 +250,6 @@ class VideoSink:
         self.path = output
         self.size = (like.height, like.width)
         self.frames = source.frames if isinstance(source, FolderSource) else None
-        if only is not None and isinstance(source, VideoSource):
-            like = replace(like, frame_count=len(self.selected))
         remove_partials(output.parent, stem=output.stem)  # a temp video of a run that was killed
         self.writer = VideoWriter(output, like, codec=codec, crf=crf, audio_from=audio)
 

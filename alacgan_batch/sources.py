@@ -13,7 +13,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .sequence import FrameRef, LineArt, discover_frames, folder_sequence, lineart_from_array, read_lineart
+from .sequence import (
+    FrameRef,
+    LineArt,
+    discover_frames,
+    frame_number,
+    lineart_from_array,
+    list_images,
+    read_lineart,
+    sequence_in_folder,
+)
 
 
 @dataclass
@@ -42,10 +51,11 @@ class FolderSource:
         bridged, and an unnumbered image beside a padded sequence is left out.
         """
         chosen = {ref.path.resolve() for ref in discover_frames(source, frames=frames, on_missing=on_missing)}
-        sequence = folder_sequence(Path(source)) if Path(source).is_dir() else None
-        # a folder holding one padded sequence: that sequence (a stray reference sheet is not the shot's);
-        # otherwise what a run without --frames reads
-        whole = cls.open(Path(source) / sequence if sequence else source, on_missing="skip")
+        found = sequence_in_folder(list_images(Path(source))) if Path(source).is_dir() else None
+        if found is not None:  # a folder holding one padded sequence: that sequence (a stray sheet is not the shot's)
+            whole = cls([FrameRef(p, frame_number(p.name), i) for i, p in enumerate(found[0])], Path(source))
+        else:  # what a run without --frames reads
+            whole = cls.open(source, on_missing="skip")
         return whole, {ref.index for ref in whole.frames if ref.path.resolve() in chosen}
 
     def __iter__(self) -> Iterator[tuple[FrameRef, LineArt]]:

@@ -74,6 +74,15 @@ def test_resume_finishes_an_interrupted_run_and_refuses_changed_settings(frames_
     code, _, stderr = run_cli([*args, "--resume"], capsys)
     assert code == 5 and "finish" in stderr
 
+    # so is a hint edited between runs, though its path is the same
+    hint = write_image(tmp_path / "key" / "shot.0001.png", stroke_image((72, 100), (30, 40), (0, 0, 255)))
+    args = ["colorize", frames_dir, "-o", tmp_path / "hinted", "--weights", tiny_model, "--hints", hint]
+    assert run_cli(args, capsys)[0] == 0
+    (tmp_path / "hinted" / "shot.0002.png").unlink()
+    write_image(hint, stroke_image((72, 100), (30, 40), (0, 255, 0)))
+    code, _, stderr = run_cli([*args, "--resume"], capsys)
+    assert code == 5 and "hints" in stderr
+
 
 def test_api_colorize_image_matches_cli_output(frames_dir, tiny_model, tmp_path, capsys):
     # one image has no frame before it: compared with the sequence coloured frame by frame
@@ -283,14 +292,16 @@ def test_frames_an_overwrite_with_other_settings_left_behind_are_not_resumed_as_
     assert json.loads((tmp_path / "out" / "alacgan-manifest.json").read_text())["complete"]
 
 
-def test_frames_in_folders_a_selection_must_not_trip_over(frames_dir, tmp_path, capsys):
+def test_frames_in_folders_a_selection_must_not_trip_over(frames_dir, tmp_path, capsys, monkeypatch):
     hint = stroke_image((72, 100), (30, 40), (230, 20, 20))
-    # a numbered file of another name with a huge number; a folder named like a video
-    write_image(frames_dir / "ref_20261130.png", hint[..., :3])
     write_image(tmp_path / "hints" / "shot.0001.png", hint)
-    shot = frames_dir.rename(tmp_path / "take.mov")
-    code, stdout, stderr = run_cli(["colorize", shot, "--hints", tmp_path / "hints", "--engine", "flat", "-o",
-                                    tmp_path / "out", "--frames", "2-4", "--json"], capsys)
+    shot = frames_dir.rename(tmp_path / "sc#12.mov")  # named like a video, with a pattern character
+    monkeypatch.chdir(tmp_path)
+    args = ["colorize", shot.name, "--hints", tmp_path / "hints", "--engine", "flat", "--frames", "2-4", "--json"]
+    code, stdout, stderr = run_cli([*args, "-o", tmp_path / "out"], capsys)
+    assert code == 0 and json.loads(stdout)["written"] == 3, stderr
+    write_image(shot / "ref_20261130.png", hint[..., :3])  # a numbered file of another name, a huge number
+    code, stdout, stderr = run_cli([*args, "-o", tmp_path / "out2"], capsys)
     assert code == 0 and json.loads(stdout)["written"] == 3, stderr
     # loosely named drawings: a hint for the unnumbered one still has its frame
     loose = tmp_path / "loose"
