@@ -23,7 +23,7 @@ from .errors import ConfigError, InputError, ModelError
 from .hints import HintSpec, hint_files
 from .plan import Plan, PlanOptions, build_plan, strokes_to_working
 from .sequence import LineArt, lineart_from_array, read_lineart
-from .sinks import FolderSink, Sink, VideoSink, default_output, is_video_path
+from .sinks import FolderSink, Sink, VideoSink, default_output, is_video_file, is_video_path
 from .sources import FolderSource, FrameSource, VideoSource
 from .temporal import Stabilizer
 
@@ -172,9 +172,8 @@ class Colorizer:
         }
 
     def open_source(self, source: Path | str, on_missing: str = "error") -> FrameSource:
-        path = Path(source)
-        if path.is_file() and is_video_path(path):
-            return VideoSource.open(path)
+        if is_video_file(source):
+            return VideoSource.open(source)
         return FolderSource.open(source, on_missing=on_missing)
 
     def colorize_sequence(self, source: Path | str, hints: Sequence[HintSpec | str | Path] | HintSpec | str | Path = (),
@@ -191,7 +190,7 @@ class Colorizer:
         if resume and overwrite:
             raise ConfigError("--resume keeps an earlier run's frames and --overwrite replaces them: pass one")
         selected: set[int] | None = None  # the frames to write, when the plan reads more (--frames)
-        if frames is not None and not (Path(source).is_file() and is_video_path(Path(source))):
+        if frames is not None and not is_video_file(source):
             frame_source, selected = FolderSource.open_selection(source, frames, on_missing_frames)
         else:
             frame_source = self.open_source(source, on_missing_frames)

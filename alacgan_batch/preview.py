@@ -31,10 +31,10 @@ def contact_sheet(source: Path | str, hints: Sequence[HintSpec | str | Path], ou
                   progress: Callable[[str, int, int], None] | None = None) -> Path:
     """Write the contact sheet PNG for `source` with `hints`; returns its path."""
     from .propagate import hint_overlay
-    from .sinks import is_video_path
+    from .sinks import is_video_file
 
     path = Path(source)
-    frame_source = VideoSource.open(path) if path.is_file() and is_video_path(path) else FolderSource.open(path)
+    frame_source = VideoSource.open(path) if is_video_file(path) else FolderSource.open(path)
     output = Path(output)
     if output.resolve() in frame_source.inputs | hint_files(hints):
         raise OutputError(f"contact sheet {output} would overwrite an input of it; choose another with -o")

@@ -32,6 +32,11 @@ def is_video_path(path: Path) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
+def is_video_file(path: Path | str) -> bool:
+    """An existing video file to read (a folder named `take.mov/` holds frames)."""
+    return Path(path).is_file() and is_video_path(Path(path))
+
+
 def default_output(source: Path, frame_source: FrameSource) -> Path:
     """`shot/lineart/` -> `shot/lineart_color/`; `take.mp4` -> `take_color.mp4` (siblings, never the input)."""
     if isinstance(frame_source, VideoSource):
@@ -133,9 +138,9 @@ class FolderSink:
             except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
                 if resume:
                     raise OutputError(f"{manifest_path} is damaged ({exc}); use --overwrite to start again") from exc
-            done = previous.get("done", []) if isinstance(previous, dict) else []
-            if previous is not None and (not isinstance(previous, dict) or not isinstance(done, list)
-                                         or not all(isinstance(name, str) for name in done)):
+            recorded = previous.get("done", []) if isinstance(previous, dict) else []
+            if previous is not None and (not isinstance(previous, dict) or not isinstance(recorded, list)
+                                         or not all(isinstance(name, str) for name in recorded)):
                 if resume:
                     raise OutputError(f"{manifest_path} is damaged (not a JSON object, or 'done' not a list of "
                                       "names); use --overwrite to start again")
@@ -143,10 +148,12 @@ class FolderSink:
         changed = [k for k in self.settings if previous.get(k) != self.settings[k]] if previous is not None else None
 
         def made_with_these_settings(indices: set[int]) -> set[int]:
-            if previous and isinstance(previous.get("done"), list):  # older manifests: all are
-                made = set(previous["done"])  # an --overwrite run that changed settings may not have replaced all
-                return {i for i in indices if self.targets[i].name in made}
-            return indices
+            """Of the frames on disk, those the manifest records as made with its settings (an --overwrite run
+            with other settings may not have replaced them all); a manifest without `done` vouches for all."""
+            if previous is None or "done" not in previous:
+                return indices
+            made = set(previous["done"])
+            return {i for i in indices if self.targets[i].name in made}
 
         if resume:
             if previous is not None:
