@@ -167,23 +167,56 @@ def _check_one_sequence(source: Path, paths: list[Path]) -> None:
             seen[number] = path
 
 
+def frame_sequences(paths: list[Path]) -> list[tuple[list[Path], str]]:
+    """The zero-padded frame sequences among `paths` (one folder's images): each its files in frame order and its
+    pattern (`shot.####.png`). Files are of one sequence when their names differ only in the frame number; a
+    sequence is zero-padded as `_padded` says, and a single file only when its number starts with a 0."""
+    groups: dict[tuple[str, str], list[Path]] = {}
+    for path in paths:
+        match = _NUMBER.search(path.stem)
+        if match:
+            groups.setdefault((path.stem[:match.start()], path.stem[match.end():] + path.suffix.lower()),
+                              []).append(path)
+    found = []
+    for (head, tail), group in groups.items():
+        digits = [_NUMBER.search(p.stem).group(1) for p in group]
+        if _padded(digits) and (len(group) > 1 or digits[0].startswith("0")):
+            group.sort(key=lambda p: frame_number(p.name))
+            found.append((group, f"{head}{'#' * min(len(d) for d in digits)}{tail}"))
+    return found
+
+
 def sequence_in_folder(paths: list[Path]) -> tuple[list[Path], str] | None:
-    """The numbered images among `paths` (one folder's), in frame order, and their pattern (`shot.####.png`),
-    when they form one zero-padded frame sequence; unnumbered images are left out. None otherwise."""
-    numbered = sorted((p for p in paths if frame_number(p.name) is not None), key=lambda p: frame_number(p.name))
-    sequence = _folder_holes(numbered)[1] if numbered else None
-    return (numbered, sequence) if sequence is not None else None
+    """The one zero-padded frame sequence among `paths` (one folder's images), in frame order, and its pattern
+    (`shot.####.png`); images of other names are left out. None when there is no such sequence, or several."""
+    found = frame_sequences(paths)
+    return found[0] if len(found) == 1 else None
 
 
 def _refuse_strays(source: Path, paths: list[Path]) -> None:
-    """An unnumbered image beside one zero-padded frame sequence (a reference sheet, a thumbnail) is not a frame:
-    it would be coloured as the shot's last frame, strokes carried into it, and the sequence's holes unchecked.
-    Folders of loosely named drawings (a2, a10, b) have no such sequence and are coloured as they are."""
-    found = sequence_in_folder(paths)
-    if found is not None and len(found[0]) < len(paths):
-        stray = next(p for p in paths if frame_number(p.name) is None)
-        raise InputError(f"{stray.name} in {source} has no frame number, beside the frame sequence {found[1]}: "
-                         f"move it out, or give the pattern '{source / found[1]}'")
+    """An image beside a zero-padded frame sequence that is not one of its frames (a reference sheet, a thumbnail,
+    `model_v12.png`) would be coloured as one of the shot's frames, strokes carried into it, and the sequence's
+    holes unchecked; two sequences (`bg.####`, `fg.####`) would be interleaved into one shot. Both are refused,
+    naming the pattern to give. Folders of loosely named drawings (a2, a10, b) hold no such sequence and are
+    coloured as they are."""
+    found = frame_sequences(paths)
+    if len(found) > 1:
+        patterns = ", ".join(pattern for _, pattern in found)
+        raise InputError(f"{source} holds {len(found)} frame sequences ({patterns}): give the pattern of the one "
+                         f"to colour, e.g. '{source / found[0][1]}'")
+    if found and len(found[0][0]) < len(paths):
+        frames, pattern = found[0]
+        stray = next(p for p in paths if p not in set(frames))
+        what = "has no frame number" if frame_number(stray.name) is None else "is not a frame of its name"
+        raise InputError(f"{stray.name} in {source} {what}, beside the frame sequence {pattern}: move it out, or "
+                         f"give the pattern '{source / pattern}'")
+
+
+def _padded(digits: list[str]) -> bool:
+    """Frame numbers as written (`0012`) zero-padded to one width? Numbers that outgrow it (9999 -> 10000) carry
+    no leading zero; unpadded names (f1, f9, f10) are numbered files, not a fixed-width frame sequence."""
+    width = min(len(d) for d in digits)
+    return width > 1 and all(len(d) == width or not d.startswith("0") for d in digits)
 
 
 def _folder_holes(paths: list[Path]) -> tuple[list[int], str | None]:
@@ -196,11 +229,9 @@ def _folder_holes(paths: list[Path]) -> tuple[list[int], str | None]:
     if None in numbers:
         return [], None
     digits = [_NUMBER.search(p.stem).group(1) for p in paths]
+    if not _padded(digits):
+        return [], None
     width = min(len(d) for d in digits)
-    # zero-padded to one width; numbers that outgrow it (9999 -> 10000) carry no leading zero
-    padded = width > 1 and all(len(d) == width or not d.startswith("0") for d in digits)
-    if not padded:
-        return [], None  # unpadded names (f1, f9, f10): numbered files, not a fixed-width frame sequence
     present = set(numbers)
     missing = sorted(set(range(min(present), max(present) + 1)) - present)
     pattern = f"{sequence.basename()}{'#' * width}{sequence.extension()}"

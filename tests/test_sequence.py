@@ -125,10 +125,20 @@ def test_folder_with_a_hole_in_one_padded_sequence_is_reported(tmp_path):
     with pytest.raises(InputError, match=r"missing frame 10000"):
         discover_frames(tmp_path / "wide")
 
-    # two name patterns in one folder: no single range to check, ordered as always
+    # two sequences in one folder would be interleaved into one shot, their holes unchecked: refused, naming both
     for name in ("bg.0001.png", "bg.0005.png", "fg.0002.png"):
         write_image(tmp_path / "b" / name, BLANK)
-    assert [f.name for f in discover_frames(tmp_path / "b")] == ["bg.0001.png", "fg.0002.png", "bg.0005.png"]
+    with pytest.raises(InputError, match=r"b holds 2 frame sequences \(bg\.####\.png, fg\.####\.png\): give"):
+        discover_frames(tmp_path / "b")
+    assert [f.name for f in discover_frames(tmp_path / "b" / "bg.####.png", on_missing="skip")] == \
+        ["bg.0001.png", "bg.0005.png"]
+    # so is a numbered image of another name beside one (a model sheet): it is not the shot's frame 12
+    for n in (1, 2, 3):
+        write_image(tmp_path / "c" / f"shot.{n:04d}.png", BLANK)
+    write_image(tmp_path / "c" / "model_v12.png", BLANK)
+    with pytest.raises(InputError, match=r"model_v12\.png in .*c is not a frame of its name, beside the frame "
+                                         r"sequence shot\.####\.png: move it out, or give the pattern"):
+        discover_frames(tmp_path / "c")
 
 
 def test_folder_discovery_and_natural_order_unchanged(tmp_path, frames_dir):
