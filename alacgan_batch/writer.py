@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,7 +17,12 @@ import numpy as np
 
 from .errors import OutputError
 
-PARTIAL = ".partial"  # temp files are `.<stem>.<random>.partial<suffix>`, hidden, beside their target
+PARTIAL = ".partial"  # temp files are `.<stem>.@<host>-<pid>.<random>.partial<suffix>`, hidden, beside their target
+# a temp file of another machine (or of no known owner) is taken as left behind once untouched this long: a live
+# run writes its temp video with every frame, and a frame's temp PNG within a second
+STALE_PARTIAL_SECONDS = 3600
+_HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
+_OWNER = re.compile(r"\.@([A-Za-z0-9_]+)-(\d+)\.")
 
 
 def _file_mode() -> int:
@@ -33,7 +41,8 @@ def temp_beside(path: Path) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{PARTIAL}{path.suffix}", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.@{_HOST}-{os.getpid()}.",
+                                        suffix=f"{PARTIAL}{path.suffix}", dir=path.parent)
     except OSError as exc:
         raise OutputError(f"cannot write into {path.parent} ({exc.strerror or exc})") from exc
     os.close(fd)
@@ -46,13 +55,36 @@ def publish(tmp: Path, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _left_behind(path: Path) -> bool:
+    """Is this temp file one no live run is writing? Its owner (this machine, a process that is gone) says so;
+    one of another machine's runs, or of no known owner, once it has not been touched for STALE_PARTIAL_SECONDS.
+    Another run writing into the same folder keeps its temp file."""
+    owner = _OWNER.search(path.name)
+    if owner is not None and owner.group(1) == _HOST:
+        pid = int(owner.group(2))
+        if pid == os.getpid():
+            return False  # this process's own: written now by another call, or removed by its own cleanup
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # alive, another user's
+            return False
+        return False
+    try:
+        return time.time() - path.stat().st_mtime > STALE_PARTIAL_SECONDS
+    except OSError:
+        return False
+
+
 def remove_partials(folder: Path, stem: str = "*", recursive: bool = False) -> list[Path]:
-    """Delete temp files that a killed run left in `folder` (those of outputs named `stem`); returns them."""
+    """Delete temp files that a killed run left in `folder` (those of outputs named `stem`); returns them.
+    Temp files of runs still writing (into the same folder, or into one below it) are left alone."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
     pattern = f".{stem}.*{PARTIAL}*"
-    stale = list(folder.rglob(pattern) if recursive else folder.glob(pattern))
+    stale = [p for p in (folder.rglob(pattern) if recursive else folder.glob(pattern)) if _left_behind(p)]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

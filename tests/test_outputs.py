@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from helpers import draw_frame, make_video, run_cli, snapshot, stroke_image, write_image
 
+from alacgan_batch import writer
 from alacgan_batch.errors import OutputError
 
 
@@ -88,14 +89,53 @@ def test_outputs_get_the_usual_permissions_and_resume_clears_temp_files_of_a_kil
     assert {p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()} == {0o666 & ~umask}
     # a run killed (SIGKILL) mid-write leaves its temp files; --resume finishes and clears them
     (out / "shot.0004.png").unlink()
-    stale = [out / ".shot.0004.k3j9.partial.png", out / ".alacgan-manifest.x1.partial.json",
-             next((out / "layers").rglob("*.png")).with_name(".shot.0004.q2.partial.png")]
+    killed = _gone_pid()
+    owner = f"@{writer._HOST}-{killed}"
+    stale = [out / f".shot.0004.{owner}.k3j9.partial.png", out / f".alacgan-manifest.{owner}.x1.partial.json",
+             next((out / "layers").rglob("*.png")).with_name(f".shot.0004.{owner}.q2.partial.png")]
     for path in stale:
         path.write_bytes(b"half")
     code, _, stderr = run_cli([*args, "--resume"], capsys)
     assert code == 0, stderr
     assert (out / "shot.0004.png").exists()
     assert not [p for p in out.rglob("*") if ".partial" in p.name]
+
+
+def _gone_pid() -> int:
+    """The process id of a run that has ended (killed, as far as its temp files know)."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    return ended.pid
+
+
+def test_temp_files_of_runs_still_writing_into_the_folder_are_left_alone(frames_dir, tmp_path, capsys):
+    """Two farm jobs may write into one folder: a run clears only temp files that no live run is writing."""
+    out = tmp_path / "shared"
+    writing = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        partials = {
+            "killed here": out / f".shot.0001.@{writer._HOST}-{_gone_pid()}.a1.partial.png",
+            "writing here": out / "renders" / f".take.@{writer._HOST}-{writing.pid}.b2.partial.mp4",
+            "writing elsewhere": out / ".take.@render07-4242.c3.partial.mov",
+            "left elsewhere": out / ".shot.0002.@render07-4242.d4.partial.png",
+            "unowned, old": out / ".shot.0003.e5.partial.png",
+        }
+        for path in partials.values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"half")
+        hours_ago = time.time() - 2 * writer.STALE_PARTIAL_SECONDS
+        for name in ("left elsewhere", "unowned, old"):
+            os.utime(partials[name], (hours_ago, hours_ago))
+        assert run_cli(["colorize", frames_dir, "--engine", "flat", "-o", out], capsys)[0] == 0
+        assert {name for name, path in partials.items() if path.exists()} == {"writing here", "writing elsewhere"}
+        # a video output clears the temp videos of its name the same way
+        writer.remove_partials(out / "renders", stem="take")
+        assert partials["writing here"].exists()
+        writing.kill()
+        writing.wait()
+        assert writer.remove_partials(out / "renders", stem="take") == [partials["writing here"]]
+    finally:
+        writing.kill()
 
 
 def test_frames_of_another_size_cannot_go_into_one_video(frames_dir, tmp_path, capsys):
