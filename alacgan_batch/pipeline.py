@@ -197,37 +197,37 @@ class Colorizer:
             if frames is not None:  # it would be ignored without a word
                 raise ConfigError(f"--frames selects frames of a folder or pattern; {source} is a video, "
                                   "coloured whole")
-        output = Path(output) if output is not None else default_output(Path(source), frame_source)
+        output = Path(output) if output is not None else default_output(Path(source), frame_source, codec)
         if self.finish.layers and is_video_path(output):  # a video has nowhere to keep them
             raise ConfigError(f"--layers writes PNG layers beside frames, not into {output}: write frames "
                               "(-o 'frames/shot.####.png') or leave out --layers")
         protected = frozenset(hint_files(hints))
         # refuse what can be refused before the long plan pass
+        video_sink = None
         if is_video_path(output):
             if resume:
                 raise ConfigError(f"--resume: {output} is a video, written whole or not at all; run without "
                                   "--resume to start over, or write frames (-o 'frames/shot.####.png') to resume")
-            VideoSink.check_target(output, frame_source, overwrite, protected)
+            # the encoder opens now: a codec, container, quality or frame size it cannot take is refused here
+            video_sink = VideoSink(output, frame_source, codec=codec, crf=crf, alpha=self.finish.background != "white",
+                                   overwrite=overwrite, hints=protected, only=selected)
         else:
             FolderSink.check_target(output, frame_source, protected)
-            if isinstance(frame_source, FolderSource):
-                FolderSink.check_existing(output, frame_source.frames, resume, overwrite)
-        plan = build_plan(frame_source, hints, self.plan_options, progress=progress)
+            FolderSink.check_existing(output, frame_source, resume, overwrite)
+        sink: Sink | None = video_sink
         try:
-            if is_video_path(output):
-                sink: Sink = VideoSink(output, frame_source, codec=codec, crf=crf,
-                                       alpha=self.finish.background != "white", overwrite=overwrite, hints=protected,
-                                       only=selected)
-            else:
-                sink = FolderSink(output, plan.frames, frame_source, self.settings(plan), resume, overwrite,
-                                  layers=self.finish.layers, hints=protected, only=selected)
+            plan = build_plan(frame_source, hints, self.plan_options, progress=progress)
             try:
+                if sink is None:
+                    sink = FolderSink(output, plan.frames, frame_source, self.settings(plan), resume, overwrite,
+                                      layers=self.finish.layers, hints=protected, only=selected)
                 written = self._run(frame_source, plan, sink, progress)
-            except BaseException:
+            finally:
+                plan.cleanup()
+        except BaseException:
+            if sink is not None:
                 sink.abort()  # no half-written video, no output folder holding only a manifest
-                raise
-        finally:
-            plan.cleanup()
+            raise
         engine, files = self.engine, self.model_files
         video = frame_source.kind == "video"
         return ColorizeSummary(

@@ -24,7 +24,9 @@ from .writer import remove_partials, write_json_atomic, write_png
 
 MANIFEST_NAME = "alacgan-manifest.json"
 MANIFEST_EVERY_SECONDS = 5.0  # how often the manifest's list of finished frames is brought up to date
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm")
+# read with PyAV (libav), the usual camera, broadcast and web containers; written: see video.containers_for
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
+                    ".wmv", ".flv", ".ogv", ".3gp")
 FRAME_EXTENSIONS = (".png", ".exr")  # what FolderSink can write
 
 
@@ -37,10 +39,15 @@ def is_video_file(path: Path | str) -> bool:
     return Path(path).is_file() and is_video_path(Path(path))
 
 
-def default_output(source: Path, frame_source: FrameSource) -> Path:
-    """`shot/lineart/` -> `shot/lineart_color/`; `take.mp4` -> `take_color.mp4` (siblings, never the input)."""
+def default_output(source: Path, frame_source: FrameSource, codec: str = "h264") -> Path:
+    """`shot/lineart/` -> `shot/lineart_color/`; `take.mp4` -> `take_color.mp4` (siblings, never the input). A video
+    in a container `codec` cannot be written to (`take.webm` with h264) gets the codec's first one (`.mp4`)."""
     if isinstance(frame_source, VideoSource):
-        return source.with_name(f"{source.stem}_color{source.suffix}")
+        from .video import containers_for
+
+        writable = containers_for(codec)
+        suffix = source.suffix if source.suffix.lower() in writable or not writable else writable[0]
+        return source.with_name(f"{source.stem}_color{suffix}")
     base = frame_source.root
     return base.parent / f"{base.name}_color"
 
@@ -64,6 +71,22 @@ def _check_writable(folder: Path) -> None:
         raise OutputError(f"cannot write into {existing} (permission denied)")
 
 
+def _frames_output(output: Path, source: FrameSource) -> Path:
+    """The folder or pattern frames are written to: a video's frames into a folder are numbered after it."""
+    if isinstance(source, VideoSource) and not is_pattern(str(output)):
+        return output / f"{source.path.stem}.####.png"
+    return output
+
+
+def _remove_made_folders(created: list[Path]) -> None:
+    """Remove the folders a failed run made (innermost first), as long as nothing else is in them."""
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+
+
 def _refuse_earlier_frames(folder: Path, done: int, total: int) -> None:
     if done:
         raise OutputError(f"output {folder} already holds {done} of {total} frames; pass --resume to finish an "
@@ -79,8 +102,7 @@ class FolderSink:
         """`only`: the positions in `frames` to write (--frames); the others are planned through, not written, but
         an earlier run's files for them count as the folder's (refusals, manifest, completeness)."""
         self.check_target(output, source, hints)
-        if isinstance(source, VideoSource) and not is_pattern(str(output)):
-            output = output / f"{source.path.stem}.####.png"  # video into a folder: numbered frames
+        output = _frames_output(output, source)
         self.folder = output.parent if is_pattern(str(output)) else output
         self.targets = [output_path(frame, output) for frame in frames]
         self.selected = sorted(only) if only is not None else list(range(len(frames)))
@@ -120,10 +142,17 @@ class FolderSink:
         _check_writable(folder)
 
     @staticmethod
-    def check_existing(output: Path, frames: list[FrameRef], resume: bool, overwrite: bool) -> None:
-        """The refusal of _prepare that needs no plan, so it comes before the long plan pass."""
+    def check_existing(output: Path, source: FrameSource, resume: bool, overwrite: bool) -> None:
+        """The refusal of _prepare that needs no plan, so it comes before the long plan pass (a video's frames
+        are counted from its header, read in full only by the plan)."""
         if resume or overwrite:
             return
+        if isinstance(source, VideoSource):
+            count = source.info.announced_frames or source.info.frame_count or 0
+            frames = [FrameRef(source.path, i, i) for i in range(count)]
+        else:
+            frames = source.frames
+        output = _frames_output(output, source)
         done = sum(output_path(frame, output).exists() for frame in frames)
         _refuse_earlier_frames(output.parent if is_pattern(str(output)) else output, done, len(frames))
 
@@ -225,15 +254,14 @@ class FolderSink:
             self._write_manifest()  # the frames this run wrote count as done
             return
         (self.folder / MANIFEST_NAME).unlink(missing_ok=True)
-        for folder in self._created:  # the folders this run made, innermost first, if nothing else is in them
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        _remove_made_folders(self._created)
 
 
 class VideoSink:
-    """Frames streamed into a video (atomic: a temp file renamed on success); audio copied from a video source."""
+    """Frames streamed into a video (atomic: a temp file renamed on success); audio copied from a video source.
+
+    The encoder is opened when the sink is made, so a codec, container, quality or frame size it cannot take is
+    refused then: before the long plan pass, which is why the pipeline makes it first."""
 
     def __init__(self, output: Path, source: FrameSource, codec: str = "h264", crf: int = 18, alpha: bool = False,
                  fps: Fraction = Fraction(24), overwrite: bool = False, hints: frozenset[Path] = frozenset(),
@@ -242,23 +270,35 @@ class VideoSink:
         from .video import VideoInfo, VideoWriter
 
         self.check_target(output, source, overwrite, hints)
-        self.selected = sorted(only) if only is not None else list(range(len(source)))
+        self.source, self.only = source, only
         if isinstance(source, VideoSource):
             like = replace(source.info, has_alpha=source.info.has_alpha or alpha)
             audio = source.path if source.info.has_audio else None
         else:  # a frame sequence into a video: size from its first frame
             from .sequence import read_image
 
-            height, width = read_image(source.frames[self.selected[0]].path).shape[:2]
-            like = VideoInfo(width=width, height=height, frame_count=len(self.selected), fps=fps,
+            selected = self.selected
+            height, width = read_image(source.frames[selected[0]].path).shape[:2]
+            like = VideoInfo(width=width, height=height, frame_count=len(selected), fps=fps,
                              time_base=1 / fps, pixel_aspect=Fraction(1), rotation=0, has_alpha=alpha,
                              has_audio=False, codec="png", pix_fmt="rgb24")
             audio = None
         self.path = output
         self.size = (like.height, like.width)
         self.frames = source.frames if isinstance(source, FolderSource) else None
+        # the folders this run makes, innermost first: a failed or stopped run leaves none of them behind
+        self._created = [p for p in output.parents if not p.exists()]
         remove_partials(output.parent, stem=output.stem)  # a temp video of a run that was killed
-        self.writer = VideoWriter(output, like, codec=codec, crf=crf, audio_from=audio)
+        try:
+            self.writer = VideoWriter(output, like, codec=codec, crf=crf, audio_from=audio)
+        except BaseException:
+            _remove_made_folders(self._created)
+            raise
+
+    @property
+    def selected(self) -> list[int]:
+        """The positions of the frames that go into the video (a video source's are known once it is read)."""
+        return sorted(self.only) if self.only is not None else list(range(len(self.source)))
 
     @staticmethod
     def check_target(output: Path, source: FrameSource, overwrite: bool = False,
@@ -290,3 +330,4 @@ class VideoSink:
 
     def abort(self) -> None:
         self.writer.abort()
+        _remove_made_folders(self._created)

@@ -258,6 +258,11 @@ _CONTAINERS: dict[str, tuple[str, ...]] = {
     "ffv1": (".mkv", ".avi"),
 }
 
+def containers_for(codec: str) -> tuple[str, ...]:
+    """The file extensions `codec` can be written to (none for a codec we do not write)."""
+    return _CONTAINERS.get(codec, ())
+
+
 _ENCODER_OPTIONS: dict[str, dict[str, str]] = {
     "h264": {"preset": "medium"},
     # profile 4444 keeps full chroma (and alpha); apl0 is the vendor tag Apple's own encoder writes.
@@ -373,7 +378,8 @@ class VideoWriter:
         video.width, video.height, video.pix_fmt = like.width, like.height, self._pix_fmt
         # Keep the source's time base when it can count whole frames (a request: Matroska always uses
         # 1/1000); one that cannot, like Matroska's for 24 fps, would make MP4 frame durations jitter.
-        exact = like.time_base > 0 and (self._frame_tb / like.time_base).denominator == 1
+        # AVI has no timestamps of its own: its time base is the frame duration, whatever the source's
+        exact = like.time_base > 0 and (self._frame_tb / like.time_base).denominator == 1 and ext != ".avi"
         video.time_base = like.time_base if exact else self._frame_tb
         video.codec_context.time_base = self._frame_tb
         if like.pixel_aspect not in (0, 1):

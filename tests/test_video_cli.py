@@ -236,3 +236,47 @@ def test_selected_frames_into_a_video_with_keyframes_outside_them(frames_dir, tm
     code, _, stderr = run_cli(["colorize", frames_dir, "--engine", "flat", "--frames", "2-3", "-o",
                                tmp_path / "later.mkv", "--codec", "ffv1"], capsys)
     assert code == 0 and probe(tmp_path / "later.mkv").height == 72, stderr
+
+
+def test_what_the_encoder_cannot_take_is_refused_before_the_plan_and_leaves_nothing(tmp_path, capsys, monkeypatch):
+    src = lineart_video(tmp_path / "take.mp4", audio=False)
+    planned = []
+    from alacgan_batch import pipeline
+
+    plan = pipeline.build_plan
+    monkeypatch.setattr(pipeline, "build_plan", lambda *a, **k: planned.append(1) or plan(*a, **k))
+    new = tmp_path / "new"
+    for options, fragment in ((["--codec", "png", "-o", new / "sub" / "x.mp4"], "cannot be written to a .mp4"),
+                              (["--crf", "99", "-o", new / "x.mp4"], "crf must be between 0 and 51"),
+                              (["--codec", "foo", "-o", new / "x.mkv"], "unknown video codec 'foo'")):
+        code, _, stderr = run_cli(["video", src, "--engine", "flat", *options], capsys)
+        assert code == 2 and fragment in stderr and stderr.count("error:") == 1, stderr
+    assert planned == [] and not (tmp_path / "new").exists()  # not even the folders it would have made
+    # a frame of another size found while colouring: the run fails, and the folders it made go with it
+    frames = tmp_path / "frames"
+    write_image(frames / "shot.0001.png", draw_frame(SIZE))
+    write_image(frames / "shot.0002.png", draw_frame((SIZE[0] + 2, SIZE[1])))
+    code, _, stderr = run_cli(["colorize", frames, "--engine", "flat", "-o", tmp_path / "new" / "x.mp4"], capsys)
+    assert code == 3 and "every frame of a video must have one size" in stderr
+    assert not (tmp_path / "new").exists()
+    # video into frames already there: refused before the plan, as for a folder input
+    assert run_cli(["video", src, "--engine", "flat", "-o", tmp_path / "out" / "f.####.png"], capsys)[0] == 0
+    planned.clear()
+    code, _, stderr = run_cli(["video", src, "--engine", "flat", "-o", tmp_path / "out" / "f.####.png"], capsys)
+    assert code == 5 and "already holds 8 of 8 frames" in stderr and planned == []
+
+
+def test_other_containers_in_and_the_default_output_one_the_codec_can_be_written_to(tmp_path, capsys):
+    frames = [np.repeat(draw_frame(SIZE, shift=i)[..., None], 3, axis=2) for i in range(6)]
+    clip = make_video(tmp_path / "clip.ts", frames, fps=24)  # MPEG-TS, as broadcast and some cameras write
+    code, _, stderr = run_cli(["video", clip, "--engine", "flat"], capsys)
+    assert code == 0, stderr
+    assert probe(tmp_path / "clip_color.mp4").frame_count == 6  # h264 cannot go into .ts: the default is .mp4
+    # into AVI (which has no timestamps of its own) from an MP4 whose time base is 1/12288: one tick a frame
+    src = lineart_video(tmp_path / "take.mp4", audio=False)
+    code, _, stderr = run_cli(["video", src, "--engine", "flat", "--codec", "ffv1", "-o", tmp_path / "t.avi"], capsys)
+    assert code == 0, stderr
+    with av.open(str(tmp_path / "t.avi")) as container:
+        stream = container.streams.video[0]
+        assert stream.time_base == stream.average_rate ** -1 == probe(src).fps ** -1
+        assert [frame.pts for frame in container.decode(stream)] == list(range(8))
