@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -327,6 +328,30 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path: Path) -> None:
     assert load_checkpoint(saved)["step"] == summary["step"]
     more = train(_tiny(steps=summary["step"] + 1), None, tmp_path / "run", resume=True, progress=False)
     assert more["step"] == summary["step"] + 1 and not more["interrupted"]
+
+
+def test_sigterm_to_the_whole_job_with_data_workers_saves_and_exits_143(tmp_path: Path) -> None:
+    """timeout, Slurm and Kubernetes signal the job's whole process group, DataLoader workers included."""
+    run = tmp_path / "run"
+    job = subprocess.Popen([sys.executable, "-m", "alacgan_batch", "train", "synth", "-o", str(run), "--recipe", "tiny",
+                            "--device", "cpu", "--set", "steps=100000", "--set", "workers=1"],
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        metrics = run / "metrics.jsonl"
+        deadline = time.monotonic() + 120
+        while (not metrics.exists() or not metrics.read_text().strip()) and time.monotonic() < deadline:
+            assert job.poll() is None, job.communicate()[1]
+            time.sleep(0.1)
+        os.killpg(job.pid, signal.SIGTERM)
+        _, stderr = job.communicate(timeout=120)
+    finally:
+        if job.poll() is None:
+            os.killpg(job.pid, signal.SIGKILL)
+    assert job.returncode == 128 + signal.SIGTERM, stderr
+    assert "internal error" not in stderr and "rerun with --resume" in stderr
+    summary = json.loads((run / "summary.json").read_text())
+    saved = sorted((run / "checkpoints").glob("step-*.pt"))[-1]
+    assert summary["interrupted"] and load_checkpoint(saved)["step"] == summary["step"] > 0
 
 
 def test_second_stage_starts_from_the_init_run(tmp_path: Path) -> None:

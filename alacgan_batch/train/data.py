@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -373,6 +374,14 @@ def collate(samples: list[dict]) -> dict:
     }
 
 
+def _leave_stop_signals_to_the_trainer(worker_id: int) -> None:
+    """A farm stops a job by signalling its whole process group (timeout, Slurm, Kubernetes): workers that died
+    of it would fail the training loop before it saves. They ignore Ctrl-C and SIGTERM; the loop stops and saves,
+    then shuts them down (and they leave on their own if the trainer is gone)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def make_loader(dataset: Dataset, options: DataOptions, start_step: int, world: int, workers: int
                 ) -> torch.utils.data.DataLoader:
     """Endless DataLoader starting at `start_step`; worker processes only parallelise, never change data."""
@@ -382,6 +391,7 @@ def make_loader(dataset: Dataset, options: DataOptions, start_step: int, world: 
         sampler=StreamSampler(start_step, options.batch_size, world, options.rank),
         num_workers=workers,
         collate_fn=collate,
+        worker_init_fn=_leave_stop_signals_to_the_trainer,
         persistent_workers=workers > 0,
         prefetch_factor=2 if workers > 0 else None,
         # Its own generator: creating an iterator draws a base seed, which must not move the global
