@@ -43,6 +43,8 @@ BUNDLED_MODEL_NAME = "alacgan-starter.safetensors"
 def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """Tensors of a .safetensors or .pth file; a missing, truncated or foreign file is a ModelError."""
     path = Path(path)
+    if path.is_dir():
+        raise ModelError(f"{path} is a folder, not a model file")
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
     try:
@@ -90,6 +92,8 @@ def generator_filter_fn(checkpoint: Mapping[str, object]) -> dict[str, torch.Ten
     """Official NetG checkpoint (bare or `state_dictG` training dict, with or without `module.`) -> our keys."""
     if "state_dictG" in checkpoint:
         checkpoint = checkpoint["state_dictG"]  # type: ignore[assignment]
+        if not isinstance(checkpoint, Mapping):
+            raise ModelError(f"its state_dictG is a {type(checkpoint).__name__}, not a state dict")
     return {k: v for k, v in strip_module_prefix(checkpoint).items() if isinstance(v, torch.Tensor)}
 
 
@@ -205,13 +209,13 @@ class ModelSpec:
 
     @classmethod
     def official(cls, generator_state: Mapping[str, torch.Tensor]) -> ModelSpec:
-        """Architecture of an official-layout generator, read off its tensor shapes."""
-        try:
-            ngf = int(generator_state["toH.0.weight"].shape[0])
-            channels = int(generator_state["tunnel4.0.weight"].shape[1]) - 8 * ngf
-        except KeyError as exc:
-            raise ModelError(f"not an AlacGAN generator checkpoint: no {exc.args[0]} tensor") from exc
-        return cls(GeneratorConfig(ngf=ngf, feature_channels=channels), features="i2v", name="alacgan-official")
+        """Architecture of an official-layout generator: its width read off `toH`; its features are always
+        Illustration2Vec's (a tunnel4 of another width is then a mis-shaped key, named by load_strict)."""
+        if "toH.0.weight" not in generator_state:
+            raise ModelError("not an AlacGAN generator checkpoint: no toH.0.weight tensor")
+        ngf = int(generator_state["toH.0.weight"].shape[0])
+        return cls(GeneratorConfig(ngf=ngf, feature_channels=Illustration2VecFeatures.out_channels), features="i2v",
+                   name="alacgan-official")
 
 
 def _json_kind(value: object) -> str:
@@ -289,8 +293,15 @@ def _load_generator_state(path: Path) -> tuple[ModelSpec, dict[str, torch.Tensor
         except UnicodeDecodeError as exc:
             raise ModelError(f"{json_path} is not valid JSON (not UTF-8 text)") from exc
         return spec, state
-    generator_state = generator_filter_fn(state)
-    return ModelSpec.official(generator_state), {f"generator.{k}": v for k, v in generator_state.items()}
+    if {"generator", "step", "config"} <= state.keys():
+        raise ModelError(f"{path} is a training checkpoint of `alacgan train`, not a model file: make one with "
+                         "`alacgan export RUN -o DIR` and pass its .safetensors")
+    try:
+        generator_state = generator_filter_fn(state)
+        spec = ModelSpec.official(generator_state)
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from exc
+    return spec, {f"generator.{k}": v for k, v in generator_state.items()}
 
 
 def _build_generator(path: Path) -> tuple[ModelSpec, Generator, dict[str, torch.Tensor]]:
@@ -299,7 +310,11 @@ def _build_generator(path: Path) -> tuple[ModelSpec, Generator, dict[str, torch.
     try:
         generator = Generator(spec.generator)
     except (RuntimeError, ValueError, TypeError) as exc:  # an architecture from_dict's checks did not foresee
-        raise ModelError(f"{path}: the network its description asks for cannot be built ({exc})") from exc
+        if path.suffix == ".safetensors":
+            raise ModelError(f"{path}: the network its description asks for cannot be built ({exc})") from exc
+        shape = tuple(state["generator.toH.0.weight"].shape)
+        raise ModelError(f"{path}: toH.0.weight {shape} is mis-shaped: no generator of the official layout is "
+                         f"{shape[0]} channels wide ({exc})") from exc
     load_strict(generator, _split(state, "generator."), f"generator weights {path}")
     return spec, generator.eval(), state
 

@@ -76,6 +76,29 @@ def test_misshaped_generator_is_a_one_line_error(tmp_path, official_netg):
     assert "1 missing: toH.0.bias" in message and "exit.weight (3, 32, 3, 3) != (3, 64, 3, 3)" in message
 
 
+def test_official_files_of_the_wrong_shape_or_kind_are_one_line_errors_naming_the_file(tmp_path, official_netg):
+    cases = {
+        # F1 is Illustration2Vec's 512 channels: a tunnel4 made for 8 was read as -504 feature channels and loaded
+        "tunnel4.pth": ({**official_netg, "tunnel4.0.weight": torch.zeros(512, 8, 3, 3)},
+                        "tunnel4.0.weight (512, 8, 3, 3) != (512, 1024, 3, 3)"),
+        "toH.pth": ({**official_netg, "toH.0.weight": torch.zeros(63, 4, 7, 7)},
+                    "toH.0.weight (63, 4, 7, 7) is mis-shaped"),
+        "list.pth": ({"state_dictG": [1, 2]}, "state_dictG is a list, not a state dict"),
+        "other.pth": ({"conv.weight": torch.zeros(1)}, "no toH.0.weight tensor"),
+        "run.pt": ({"version": 1, "step": 4, "config": {}, "generator": dict(official_netg)},
+                   "is a training checkpoint of `alacgan train`, not a model file: make one with `alacgan export"),
+    }
+    for name, (state, fragment) in cases.items():
+        torch.save(state, tmp_path / name)
+        with pytest.raises(ModelError) as info:
+            load_generator(tmp_path / name)
+        assert fragment in str(info.value) and str(tmp_path / name) in str(info.value), name
+        assert "\n" not in str(info.value)
+    (tmp_path / "folder.pth").mkdir()
+    with pytest.raises(ModelError, match="folder.pth is a folder, not a model file"):
+        load_generator(tmp_path / "folder.pth")
+
+
 def test_truncated_and_foreign_files_are_model_errors(tmp_path, official_netg):
     path = tmp_path / "netG.pth"
     torch.save(official_netg, path)
