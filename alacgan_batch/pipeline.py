@@ -153,7 +153,7 @@ class Colorizer:
 
     # --- a sequence or a video ----------------------------------------------------------------
 
-    def settings(self, plan: Plan) -> dict:
+    def settings(self, plan: Plan, source: FrameSource | None = None) -> dict:
         """What determines the output pixels; a resumed run must match it."""
         files = self.model_files
         uses_i2v = files is not None and self.model.spec.features == "i2v"
@@ -169,6 +169,9 @@ class Colorizer:
             "finish": self.finish.describe(),
             # hints by name and content too: an edited hint must not be resumed into, a moved one may
             "hints": {plan.frames[i].label: f"{p.name} {file_digest(p)}" for i, p in sorted(plan.keyframes.items())},
+            # a video's frames have no names of their own: another video under the same name must not be resumed
+            # into (a folder's frames are listed by name in the manifest)
+            **({"input": f"{source.path.name} {file_digest(source.path)}"} if isinstance(source, VideoSource) else {}),
         }
 
     def open_source(self, source: Path | str, on_missing: str = "error") -> FrameSource:
@@ -219,8 +222,8 @@ class Colorizer:
             plan = build_plan(frame_source, hints, self.plan_options, progress=progress)
             try:
                 if sink is None:
-                    sink = FolderSink(output, plan.frames, frame_source, self.settings(plan), resume, overwrite,
-                                      layers=self.finish.layers, hints=protected, only=selected)
+                    sink = FolderSink(output, plan.frames, frame_source, self.settings(plan, frame_source), resume,
+                                      overwrite, layers=self.finish.layers, hints=protected, only=selected)
                 written = self._run(frame_source, plan, sink, progress)
             finally:
                 plan.cleanup()

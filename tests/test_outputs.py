@@ -192,6 +192,11 @@ def test_video_to_frames_resumes_and_a_video_output_cannot(tmp_path, capsys):
     code, _, stderr = run_cli([*args, "--resume"], capsys)
     assert code == 0, stderr
     assert sorted((tmp_path / "frames").glob("shot.*.png")) == written
+    # another take under the same name is not the run's input: resuming into its frames is refused
+    written[2].unlink()
+    make_video(take, [np.repeat(draw_frame((64, 96), shift=9 - i)[..., None], 3, axis=2) for i in range(6)], fps=12)
+    code, _, stderr = run_cli([*args, "--resume"], capsys)
+    assert code == 5 and "settings differ" in stderr and "input" in stderr and not written[2].exists()
     code, _, stderr = run_cli(["video", take, "--engine", "flat", "-o", tmp_path / "o.mp4", "--resume"], capsys)
     assert code == 2 and "written whole or not at all" in stderr and not (tmp_path / "o.mp4").exists()
 
