@@ -386,6 +386,27 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
+def _load_libraries() -> None:
+    """Import the library (torch, OpenCV, PyAV, SciPy) with Ctrl-C and SIGTERM held until it is loaded, then
+    act on one.
+
+    A KeyboardInterrupt raised while torch initialises can pass through code it runs with PyRun_String, which
+    leaves CPython's 'unhandled Ctrl-C' flag set: the process then ends killed by SIGINT (status -2, not 130)
+    after its clean stop, or after finishing the run when torch swallowed the interrupt. Held, the signal is
+    only recorded there."""
+    held: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        from . import pipeline, train, video  # noqa: F401
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if held:
+        _state["signal"] = held[0]
+        raise KeyboardInterrupt
+
+
 def _interrupted() -> NoReturn:
     signum = _state.get("signal", signal.SIGINT)
     after = _state.get("after_interrupt")
@@ -396,11 +417,13 @@ def _interrupted() -> NoReturn:
 def main() -> None:
     """Entry point: map user errors to one line and an exit code; keep tracebacks for bugs behind --debug."""
     _stop_on_sigterm()
-    import cv2
-
-    # our errors name the file and what is wrong in one line; OpenCV's own warnings would add a second
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
     try:
+        if not {"--help", "-h"} & set(sys.argv[1:]) and len(sys.argv) > 1:  # help needs no torch: it stays quick
+            _load_libraries()
+        import cv2
+
+        # our errors name the file and what is wrong in one line; OpenCV's own warnings would add a second
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         code = app(standalone_mode=False)  # returns the exit code of a typer.Exit, 130 for Ctrl-C
     except AlacganError as exc:
         if _state["debug"]:

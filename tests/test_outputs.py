@@ -181,6 +181,17 @@ def test_a_stopped_run_exits_nonzero_cleans_up_and_can_be_finished(signum, targe
             assert sum(1 for _ in container.decode(video=0)) == 40
 
 
+def test_ctrl_c_while_the_command_is_still_loading_is_a_one_line_stop(frames_dir, tmp_path):
+    """The package loads torch only when a command needs it, after the command's signal handling is in place."""
+    run = subprocess.Popen([sys.executable, "-m", "alacgan_batch", "colorize", str(frames_dir), "-o",
+                            str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # past Python's own start-up (0.2 s to the command's handlers), before torch (2-4 s) is loaded
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 130 and "interrupted (SIGINT)" in stderr and "Traceback" not in stderr, stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_video_to_frames_resumes_and_a_video_output_cannot(tmp_path, capsys):
     drawings = [np.repeat(draw_frame((64, 96), shift=i)[..., None], 3, axis=2) for i in range(6)]
     take = make_video(tmp_path / "take.mp4", drawings, fps=12)
