@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import typing
 import warnings
 from pathlib import Path
 
@@ -232,6 +233,37 @@ def test_recipes_load_and_overrides_are_typed() -> None:
             load_recipe("tiny", {key: value})
 
 
+@pytest.mark.parametrize(("key", "value"), [
+    ("lr", "nan"), ("lr", "1e9"), ("lr_after_drop", "inf"), ("beta1", "1"), ("beta2", "-0.1"),
+    ("jitter", "2,1"), ("jitter", "nan,1"), ("jitter", "0.5,1.5"), ("cardinality", "0,0,0,0"),
+    ("depths", "-1,1,1,1"), ("threads", "100000"), ("workers", "100000"), ("stroke_parts_all_prob", "5"),
+    ("synth_xdog_prob", "7"), ("stroke_hint_prob", "-0.5"), ("xi_std", "1e9"), ("xi_std", "nan"),
+    ("xdog_sigmas", "0.4,0"), ("xdog_sigmas", "0.4,nan"), ("seed", "4294967296"), ("max_minutes", "inf"),
+    ("lr_drop_minutes", "nan"), ("gp_weight", "nan"), ("adv_weight", "-1"), ("image_size", "8192"),
+    ("synth_size", "100000"), ("val_size", "40"), ("batch_size", "0"),
+])
+def test_out_of_range_settings_are_config_errors(key: str, value: str) -> None:
+    # each was accepted, then failed mid-run as an internal error (torch/numpy ValueError, ZeroDivisionError,
+    # OverflowError, MemoryError) or trained on nonsense (a probability of 7)
+    with pytest.raises(ConfigError, match=f"^{key} must be"):
+        load_recipe("tiny", {key: value})
+
+
+def test_every_numeric_setting_refuses_nan_and_overflow() -> None:
+    from alacgan_batch.train.trainer import TrainConfig, _field_types
+
+    def is_numeric(kind: object) -> bool:
+        return kind in (int, float) or (typing.get_origin(kind) is tuple and typing.get_args(kind)[0] in (int, float))
+
+    numeric = [key for key, kind in _field_types().items() if is_numeric(kind)]
+    assert len(numeric) > 30
+    for key in numeric:
+        length = len(getattr(TrainConfig(), key)) if typing.get_origin(_field_types()[key]) is tuple else 1
+        for value in ("nan", "-inf", "1e400"):
+            with pytest.raises(ConfigError, match=key):
+                load_recipe("tiny", {key: ",".join([value] * length)})
+
+
 def test_a_run_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "run").write_text("notes")
     with pytest.raises(OutputError, match="exists and is not a folder"):
@@ -328,6 +360,19 @@ def test_ctrl_c_saves_and_resume_continues(tmp_path: Path) -> None:
     assert load_checkpoint(saved)["step"] == summary["step"]
     more = train(_tiny(steps=summary["step"] + 1), None, tmp_path / "run", resume=True, progress=False)
     assert more["step"] == summary["step"] + 1 and not more["interrupted"]
+
+
+def test_resume_drops_metrics_logged_after_its_checkpoint(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    train(_tiny(steps=4), None, run, progress=False)
+    # a second Ctrl-C during step 4's save: steps 3 and 4 were logged, the last checkpoint is step 2
+    (run / "checkpoints/step-00000004.pt").unlink()
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"step": 5, "loss_')  # and a line torn by the kill
+    train(_tiny(steps=6), None, run, resume=True, progress=False)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
+    assert not list(run.glob(".*partial*"))
 
 
 def test_sigterm_to_the_whole_job_with_data_workers_saves_and_exits_143(tmp_path: Path) -> None:
@@ -459,6 +504,34 @@ def test_train_on_broken_datasets(tmp_path: Path) -> None:
         summary = train(_tiny(steps=2, adversarial="false"), tmp_path / "prepared", tmp_path / "run1",
                         progress=False)
     assert summary["step"] == 2 and summary["skipped_images"] >= 1
+
+
+@pytest.mark.parametrize("damage", [{"items": {"a": 1}}, {"items": "abc"}, {"items": 5}, {}, [1],
+                                    {"items": [{"color": "color/x.png"}]}, {"items": ["color/x.png"]},
+                                    {"items": [{"color": "color/x.png", "sketches": "sketch/x.png"}]}])
+def test_a_damaged_manifest_stops_before_the_run_folder(tmp_path: Path, damage: object) -> None:
+    src = tmp_path / "src"
+    _illustrations(src, count=2)
+    prepared = tmp_path / "prepared"
+    prepare_dataset(src, prepared, size=64, progress=False)
+    (prepared / "manifest.json").write_text(json.dumps(damage))
+    with pytest.raises(InputError, match=r"manifest.json is damaged .*alacgan prepare"):
+        train(_tiny(steps=1, adversarial="false"), prepared, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()  # no config.json or samples/ of a run that never started
+
+
+def test_prepare_again_repairs_a_damaged_manifest_item(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _illustrations(src, count=2)
+    prepared = tmp_path / "prepared"
+    prepare_dataset(src, prepared, size=64, progress=False)
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    del manifest["items"][0]["sketches"]
+    (prepared / "manifest.json").write_text(json.dumps(manifest))
+    summary = prepare_dataset(src, prepared, size=64, progress=False)
+    assert summary["cached"] == 1  # the damaged item is made again, not copied
+    assert all(item.get("sketches") for item in json.loads((prepared / "manifest.json").read_text())["items"])
+    assert train(_tiny(steps=1, adversarial="false"), prepared, tmp_path / "run", progress=False)["step"] == 1
 
 
 # --- export -------------------------------------------------------------------------------------

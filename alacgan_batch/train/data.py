@@ -269,6 +269,36 @@ class SynthDataset(Dataset):
         return _to_sample(sketch, color, hint, 0)
 
 
+def _item_problem(item: object) -> str | None:
+    """What is wrong with one manifest item (it must be {"color": path, "sketches": [path, ...]}), or None."""
+    if not isinstance(item, dict):
+        return f"is not an object ({type(item).__name__})"
+    if not isinstance(item.get("color"), str) or not item["color"]:
+        return "has no 'color' file"
+    sketches = item.get("sketches")
+    if not isinstance(sketches, list) or not sketches or not all(isinstance(s, str) and s for s in sketches):
+        return "has no 'sketches' list of files"
+    return None
+
+
+def _manifest_items(manifest: object) -> list[dict]:
+    """The items of a prepared dataset's manifest; ValueError naming the first bad entry.
+
+    Checked where the manifest is read, so a damaged one stops before the run folder is made, not as a
+    TypeError in a data worker mid-run.
+    """
+    if not isinstance(manifest, dict):
+        raise ValueError(f"not an object ({type(manifest).__name__})")
+    items = manifest.get("items")
+    if not isinstance(items, list):
+        raise ValueError("no 'items' list" if items is None else f"'items' is not a list ({type(items).__name__})")
+    for n, item in enumerate(items):
+        problem = _item_problem(item)
+        if problem:
+            raise ValueError(f"item {n} {problem}")
+    return items
+
+
 class FolderDataset(Dataset):
     """A folder written by `prepare_dataset`: colour images + XDoG sketches per sigma, listed in manifest.json.
 
@@ -288,8 +318,8 @@ class FolderDataset(Dataset):
                              f"SRC -o {self.root}` first")
         try:
             manifest = json.loads(manifest_path.read_text())
-            self.items = list(manifest["items"])
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            self.items = _manifest_items(manifest)
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{manifest_path} is damaged ({exc}); run `alacgan prepare SRC -o {self.root}` "
                              "again") from exc
         if not self.items:
@@ -546,7 +576,9 @@ def prepare_dataset(src: Path, out: Path, size: int = 512, seed: int = 0, progre
             manifest = json.loads((out / MANIFEST).read_text())
             # an earlier run at another size (or XDoG setting) made other images: none of them may be reused
             if manifest.get("size") == size and manifest.get("xdog", {}).get("sigmas") == list(XDOG_SIGMAS):
-                previous = {i["source"]: i for i in manifest.get("items", [])}
+                # a damaged item is made again, not copied into the new manifest
+                previous = {i["source"]: i for i in manifest.get("items", [])
+                            if _item_problem(i) is None and "source" in i}
         except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
             previous = {}
     items, skipped, cached = [], [], 0

@@ -53,6 +53,19 @@ RECIPE_DIR = Path(__file__).resolve().parents[2] / "training"
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_VERSION = 1
 
+# Bounds for settings whose range the method does not fix: a typo (1e9, 100000) stops here in one line instead
+# of as a torch or numpy error, an out-of-memory or a run that trains nothing.
+MAX_THREADS = max(256, os.cpu_count() or 1)  # torch intra-op threads (100000 ran out of memory creating them)
+MAX_WORKERS = 256  # DataLoader processes
+MAX_IMAGE_SIZE = 4096  # crops, synth and validation frames (the paper trains at 512)
+MAX_DEPTH = 64  # ResNeXt blocks per sub-network (the official generator's deepest has 20)
+MAX_LR = 1.0  # Adam's step per weight is about lr: above 1 the weights only diverge
+# Hinted share of a hinted sample ~ 0.8 xi_std (0.4 % at the paper's 0.005); at 1 it is about half the pixels,
+# and beyond, |xi| = |1 - |z| xi_std| grows again and the hints thin out: larger values are typos.
+MAX_XI_STD = 1.0
+MAX_XDOG_SIGMA = 10.0  # §4.1 uses 0.3-0.5 px; the blur at kappa * sigma already erases detail long before 10
+SEED_LIMIT = 2**32  # np.random.seed takes seeds below 2^32
+
 
 # --- configuration ------------------------------------------------------------------------------
 
@@ -160,35 +173,67 @@ class TrainConfig:
             raise ConfigError("Illustration2Vec features have 512 channels: set feature_channels = 512")
         if self.content not in ("vgg", "rgb_lab_l1", "l1"):
             raise ConfigError(f"content must be vgg, rgb_lab_l1 or l1, not {self.content!r}")
-        if self.image_size % 16 or self.image_size < 16:
-            raise ConfigError(f"image_size must be a multiple of 16, got {self.image_size}")
-        if self.adversarial and self.image_size > 128 and self.image_size % 128:
-            raise ConfigError(f"the critic needs image_size a multiple of 128 (or below 128), got {self.image_size}")
         if len(self.depths) != 4 or len(self.cardinality) != 4:
             raise ConfigError("depths and cardinality need 4 entries (tunnel4..tunnel1)")
+        if len(self.jitter) != 2 or len(self.xdog_sigmas) < 1:
+            raise ConfigError("jitter needs two numbers (low, high) and xdog_sigmas at least one")
+        self._check_ranges()
+        for key in ("image_size", "val_size"):  # G halves its input four times
+            if getattr(self, key) % 16:
+                raise ConfigError(f"{key} must be a multiple of 16, got {getattr(self, key)}")
+        if self.adversarial and self.image_size > 128 and self.image_size % 128:
+            raise ConfigError(f"the critic needs image_size a multiple of 128 (or below 128), got {self.image_size}")
         for mult, groups in zip((8, 4, 2, 1), self.cardinality, strict=True):
             width = self.ngf * mult // 2  # ResNeXt bottleneck width of that sub-network
             if width < 1 or width % min(groups, width):
                 raise ConfigError(f"ngf {self.ngf} does not split into cardinality {tuple(self.cardinality)}")
-        if self.batch_size < 1 or self.steps < 0:
-            raise ConfigError("batch_size must be >= 1 and steps >= 0")
-        if not 0 <= self.hint_fraction <= 1 or not 0 <= self.stroke_hint_prob <= 1:
-            raise ConfigError("hint_fraction and stroke_hint_prob must lie in [0, 1]")
         if self.synth_size < self.image_size:
             raise ConfigError(f"synth_size ({self.synth_size}) must be >= image_size ({self.image_size})")
-        if len(self.jitter) != 2 or len(self.xdog_sigmas) < 1:
-            raise ConfigError("jitter needs two numbers (low, high) and xdog_sigmas at least one")
         if self.init and not Path(self.init).exists():
             raise ConfigError(f"init checkpoint not found: {self.init}")
-        positive = ("ngf", "ndf", "feature_channels", "feature_width", "lr", "lr_after_drop", "log_every",
-                    "val_size")
-        not_negative = ("adv_weight", "gp_weight", "drift_weight", "lr_drop_step", "lr_drop_minutes", "xi_std",
-                        "seed", "workers", "threads", "max_minutes", "keep_last",
-                        "checkpoint_every", "sample_every", "val_every", "val_frames")  # these: 0 is off
-        for key in positive + not_negative:  # caught here, not as a torch or numpy error mid-run
+
+    def _check_ranges(self) -> None:
+        """Every numeric setting in its range: `--set lr=nan` or `jitter=2,1` stops here with the setting named,
+        not as a torch or numpy error mid-run (an internal error)."""
+        for key in _field_types():
             value = getattr(self, key)
-            if value < 0 or (value == 0 and key in positive):
-                raise ConfigError(f"{key} must be {'> 0' if key in positive else '>= 0'}, not {value}")
+            items = value if isinstance(value, tuple | list) else (value,)
+            if any(isinstance(v, float) and not math.isfinite(v) for v in items):
+                raise ConfigError(f"{key} must be a finite number, not {_as_tuple(value)!r}")
+        # key -> (is the value allowed, what the message says)
+        ranges: dict[str, tuple[typing.Callable[[float], bool], str]] = {}
+        for key in ("ngf", "ndf", "feature_channels", "feature_width", "batch_size", "log_every"):
+            ranges[key] = (lambda v: v >= 1, ">= 1")
+        for key in ("lr", "lr_after_drop"):
+            ranges[key] = (lambda v: 0 < v <= MAX_LR, f"> 0 and <= {MAX_LR:g}")
+        for key in ("steps", "lr_drop_step", "adv_weight", "gp_weight", "drift_weight", "lr_drop_minutes",
+                    "max_minutes", "keep_last", "checkpoint_every", "sample_every", "val_every", "val_frames"):
+            ranges[key] = (lambda v: v >= 0, ">= 0")  # 0 is off (or, for a loss weight, no such term)
+        for key in ("hint_fraction", "stroke_hint_prob", "stroke_parts_all_prob", "synth_xdog_prob"):
+            ranges[key] = (lambda v: 0 <= v <= 1, "in [0, 1] (a share of samples)")
+        for key in ("beta1", "beta2"):
+            ranges[key] = (lambda v: 0 <= v < 1, "in [0, 1) (Adam)")
+        for key in ("image_size", "synth_size", "val_size"):
+            ranges[key] = (lambda v: 16 <= v <= MAX_IMAGE_SIZE, f"from 16 to {MAX_IMAGE_SIZE}")
+        ranges.update(
+            xi_std=(lambda v: 0 <= v <= MAX_XI_STD, f"in [0, {MAX_XI_STD:g}] (the paper: {HINT_XI_STD})"),
+            seed=(lambda v: 0 <= v < SEED_LIMIT, f"from 0 to {SEED_LIMIT - 1}"),
+            workers=(lambda v: 0 <= v <= MAX_WORKERS, f"from 0 to {MAX_WORKERS}"),
+            threads=(lambda v: 0 <= v <= MAX_THREADS, f"from 0 (torch's default) to {MAX_THREADS}"),
+        )
+        for key, (allowed, text) in ranges.items():
+            if not allowed(getattr(self, key)):
+                raise ConfigError(f"{key} must be {text}, not {getattr(self, key)}")
+        if any(d < 0 or d > MAX_DEPTH for d in self.depths):
+            raise ConfigError(f"depths must be whole numbers from 0 to {MAX_DEPTH}, not {_as_tuple(self.depths)}")
+        if any(c < 1 for c in self.cardinality):
+            raise ConfigError(f"cardinality must be whole numbers >= 1, not {_as_tuple(self.cardinality)}")
+        if any(not 0 < s <= MAX_XDOG_SIGMA for s in self.xdog_sigmas):
+            raise ConfigError(f"xdog_sigmas must be in (0, {MAX_XDOG_SIGMA:g}], not {_as_tuple(self.xdog_sigmas)}")
+        low, high = self.jitter
+        if not 0 <= low <= high <= 1:  # §4.2: x_hat = 1 - lambda (1 - x), lambda ~ U(low, high)
+            raise ConfigError(f"jitter must be (low, high) with 0 <= low <= high <= 1 (the paper: "
+                              f"{SKETCH_JITTER}), not {_as_tuple(self.jitter)}")
 
 
 def _field_types() -> dict[str, object]:
@@ -221,7 +266,7 @@ def _parse_value(key: str, raw: object, kind: object) -> object:
             (item_kind, *_) = typing.get_args(kind)
             items = raw if isinstance(raw, list | tuple) else [s for s in str(raw).replace(" ", "").split(",") if s]
             return tuple(item_kind(float(v)) if item_kind is int else item_kind(v) for v in items)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: int('1e400')
         raise ConfigError(f"setting {key!r}: cannot read {raw!r} as {getattr(kind, '__name__', kind)}") from exc
     raise ConfigError(f"setting {key!r} has an unsupported type {kind}")
 
@@ -595,6 +640,29 @@ def _write_jsonl(path: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def _keep_records_until(path: Path, step: int) -> None:
+    """Drop the records of steps after `step` from a metrics file, atomically, before a session appends to it.
+
+    A session stopped without saving (a second Ctrl-C, a crash, a kill) logged steps past its last checkpoint;
+    the session that resumes from that checkpoint logs them again, so they would appear twice. A line torn by
+    a kill goes too. A fresh run (`step` 0) in a folder without checkpoints starts an empty file.
+    """
+    if not path.is_file():
+        return
+    lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+    kept = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        later = isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] > step
+        if not later:
+            kept.append(line)
+    if len(kept) != len(lines):
+        write_bytes_atomic(path, "".join(f"{line}\n" for line in kept).encode())
+
+
 class _Progress:
     def __init__(self, enabled: bool, total: int, start: int) -> None:
         self.progress = None
@@ -733,6 +801,7 @@ def _train(config: TrainConfig, data: Path | str | None, out: Path, resume: bool
     if dist_info.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "samples").mkdir(exist_ok=True)
+        _keep_records_until(out / "metrics.jsonl", start_step)  # this session logs the steps after start_step
         write_json_atomic(out / "config.json", {**config.to_dict(), "_run": {
             "data": data_label, "world_size": dist_info.world, "device": str(dev), "torch": torch.__version__,
             "amp": use_amp, "resumed_from_step": start_step if checkpoint else None}})
