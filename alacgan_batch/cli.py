@@ -146,8 +146,12 @@ def colorize(
              "0 keeps the frames' size).")] = None,
     lines: Annotated[bool | None, typer.Option("--lines/--no-lines", help="Lay the drawn lines over the colour.")]
     = None,
-    codec: Annotated[str, typer.Option(help="For a video output: h264, prores4444, png, ffv1.")] = "h264",
-    crf: Annotated[int, typer.Option(help="For h264 output: quality (0-51, lower is better).")] = 18,
+    codec: Annotated[str | None, typer.Option(help="For a video output: h264 (default), prores4444, png, ffv1.")]
+    = None,
+    crf: Annotated[int | None, typer.Option(help="For h264 output: quality (0-51, lower is better; default 18).")]
+    = None,
+    fps: Annotated[str | None, typer.Option(help="For a video output: its frame rate, e.g. 25, 23.976 or "
+                                            "24000/1001 (default 24).")] = None,
     resume: Annotated[bool, typer.Option(help="Finish an interrupted run into the same folder.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace frames (or the video) an earlier run wrote.")] = False,
     as_json: JsonOpt = False,
@@ -158,7 +162,7 @@ def colorize(
         "background": background, "layers": layers, "on_missing_hints": on_missing_hints, "detect_cuts": cuts,
         "device": device, "batch_size": batch_size, "precision": precision, "short_side": short_side,
         "overlay_lines": lines}
-    run = {"frames": frames, "on_missing_frames": on_missing_frames, "codec": codec, "crf": crf,
+    run = {"frames": frames, "on_missing_frames": on_missing_frames, "codec": codec, "crf": crf, "fps": fps,
            "resume": resume, "overwrite": overwrite}
     _run_colorize(input, hints, output, weights, i2v, preset, settings, run, as_json)
 
@@ -169,9 +173,9 @@ def video(
     hints: HintsOpt = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Video file, or a frame pattern "
                                                 "(frames/shot.####.png). Default <input>_color.<ext>.")] = None,
-    codec: Annotated[str, typer.Option(help="h264 (default), prores4444 (alpha), png (PNG-in-MOV, alpha), ffv1.")]
-    = "h264",
-    crf: Annotated[int, typer.Option(help="h264 quality (0-51, lower is better).")] = 18,
+    codec: Annotated[str | None, typer.Option(help="h264 (default), prores4444 (alpha), png (PNG-in-MOV, alpha), "
+                                              "ffv1.")] = None,
+    crf: Annotated[int | None, typer.Option(help="h264 quality (0-51, lower is better; default 18).")] = None,
     weights: WeightsOpt = None,
     i2v: I2VOpt = None,
     preset: Annotated[str | None, typer.Option(help="Named settings from presets/.")] = None,

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -182,10 +183,12 @@ class Colorizer:
     def colorize_sequence(self, source: Path | str, hints: Sequence[HintSpec | str | Path] | HintSpec | str | Path = (),
                           output: Path | str | None = None, resume: bool = False, overwrite: bool = False,
                           progress: ProgressCallback | None = None, frames: str | None = None,
-                          on_missing_frames: str = "error", codec: str = "h264", crf: int = 18) -> ColorizeSummary:
+                          on_missing_frames: str = "error", codec: str | None = None, crf: int | None = None,
+                          fps: str | float | Fraction | None = None) -> ColorizeSummary:
         """Colour every frame of `source` (folder, pattern, single image or video) into `output`.
 
         `output` is a folder (default `<input>_color`), a pattern (`out/shot.####.png`), or a video file.
+        `codec` (h264), `crf` (18) and, for frames into a video, `fps` (24) set how a video output is written.
         """
         start = time.perf_counter()
         if isinstance(hints, str | Path | HintSpec):  # one hint: not a string of one-letter file names
@@ -200,7 +203,8 @@ class Colorizer:
             if frames is not None:  # it would be ignored without a word
                 raise ConfigError(f"--frames selects frames of a folder or pattern; {source} is a video, "
                                   "coloured whole")
-        output = Path(output) if output is not None else default_output(Path(source), frame_source, codec)
+        output = Path(output) if output is not None else default_output(Path(source), frame_source, codec or "h264")
+        rate = _video_settings(output, frame_source, codec, crf, fps)
         if self.finish.layers and is_video_path(output):  # a video has nowhere to keep them
             raise ConfigError(f"--layers writes PNG layers beside frames, not into {output}: write frames "
                               "(-o 'frames/shot.####.png') or leave out --layers")
@@ -212,8 +216,9 @@ class Colorizer:
                 raise ConfigError(f"--resume: {output} is a video, written whole or not at all; run without "
                                   "--resume to start over, or write frames (-o 'frames/shot.####.png') to resume")
             # the encoder opens now: a codec, container, quality or frame size it cannot take is refused here
-            video_sink = VideoSink(output, frame_source, codec=codec, crf=crf, alpha=self.finish.background != "white",
-                                   overwrite=overwrite, hints=protected, only=selected)
+            video_sink = VideoSink(output, frame_source, codec=codec or "h264", crf=18 if crf is None else crf,
+                                   alpha=self.finish.background != "white", fps=rate, overwrite=overwrite,
+                                   hints=protected, only=selected)
         else:
             FolderSink.check_target(output, frame_source, protected)
             FolderSink.check_existing(output, frame_source, resume, overwrite)
@@ -304,6 +309,26 @@ class Colorizer:
         return written
 
 
+def _video_settings(output: Path, source: FrameSource, codec: str | None, crf: int | None,
+                    fps: str | float | Fraction | None) -> Fraction:
+    """The frame rate of a video made from frames (24 unless `fps`); settings that could not apply are refused,
+    not ignored: codec, crf and fps with a frame output, fps with a video input (it keeps its own rate)."""
+    given = [f"--{name}" for name, value in (("codec", codec), ("crf", crf), ("fps", fps)) if value is not None]
+    if given and not is_video_path(output):
+        raise ConfigError(f"{' and '.join(given)} set how a video is written; {output} is frames")
+    if fps is None:
+        return Fraction(24)
+    if isinstance(source, VideoSource):
+        raise ConfigError(f"--fps sets the rate of a video made from frames; {source.path.name} keeps its own")
+    try:
+        rate = Fraction(str(fps).strip())
+    except (ValueError, ZeroDivisionError):
+        raise ConfigError(f"cannot read frame rate {fps!r}: use e.g. 25, 23.976 or 24000/1001") from None
+    if not 0 < rate <= 1000:
+        raise ConfigError(f"frame rate must be above 0 and at most 1000, not {fps}")
+    return rate
+
+
 def _unit_image(image: np.ndarray) -> np.ndarray:
     """An image array as float32 in [0, 1]: uint8 and uint16 by their full range, floats as they are (which
     must already be in [0, 1]: a float image in 0-255 would read as all lines)."""
@@ -359,7 +384,7 @@ def colorize_sequence(source: Path | str, hints: Sequence[HintSpec | str | Path]
                       **options) -> ColorizeSummary:
     """One call for scripts: load the model (see `Colorizer` for options, `preset` as `--preset`) and colour a
     sequence or video."""
-    run_options = {k: options.pop(k) for k in ("frames", "on_missing_frames", "codec", "crf") if k in options}
+    run_options = {k: options.pop(k) for k in ("frames", "on_missing_frames", "codec", "crf", "fps") if k in options}
     colorizer = Colorizer.from_preset(preset, weights=weights, i2v=i2v, **options)
     return colorizer.colorize_sequence(source, hints, output, resume=resume, overwrite=overwrite, progress=progress,
                                        **run_options)

@@ -1,6 +1,7 @@
 """`alacgan video` and production formats end to end: audio, alpha, cuts, patterns, layers, bad input."""
 
 import json
+from fractions import Fraction
 
 import av
 import cv2
@@ -280,3 +281,26 @@ def test_other_containers_in_and_the_default_output_one_the_codec_can_be_written
         stream = container.streams.video[0]
         assert stream.time_base == stream.average_rate ** -1 == probe(src).fps ** -1
         assert [frame.pts for frame in container.decode(stream)] == list(range(8))
+
+
+def test_frames_into_a_video_at_the_rate_asked_and_video_settings_that_cannot_apply_are_refused(frames_dir, tmp_path,
+                                                                                                capsys):
+    code, _, stderr = run_cli(["colorize", frames_dir, "--engine", "flat", "--fps", "24000/1001", "-o",
+                               tmp_path / "take.mov", "--codec", "png"], capsys)
+    assert code == 0, stderr
+    info = probe(tmp_path / "take.mov")
+    assert info.fps == Fraction(24000, 1001) and info.frame_count == 5
+    assert run_cli(["colorize", frames_dir, "--engine", "flat", "--fps", "25", "-o", tmp_path / "t25.mp4"],
+                   capsys)[0] == 0
+    assert probe(tmp_path / "t25.mp4").fps == 25
+    src = lineart_video(tmp_path / "in.mp4", audio=False)
+    for args, fragment in (
+            (["colorize", frames_dir, "--codec", "ffv1", "-o", tmp_path / "f"], "--codec set how a video is written"),
+            (["colorize", frames_dir, "--crf", "20", "--fps", "25", "-o", tmp_path / "f"], "--crf and --fps set how"),
+            (["video", src, "--crf", "20", "-o", tmp_path / "f" / "x.####.png"], "--crf set how a video is written"),
+            (["colorize", src, "--fps", "30", "-o", tmp_path / "x.mp4"], "in.mp4 keeps its own"),
+            (["colorize", frames_dir, "--fps", "fast", "-o", tmp_path / "x.mp4"], "cannot read frame rate 'fast'"),
+            (["colorize", frames_dir, "--fps", "0", "-o", tmp_path / "x.mp4"], "above 0 and at most 1000")):
+        code, _, stderr = run_cli([*args, "--engine", "flat"], capsys)
+        assert code == 2 and fragment in stderr and stderr.count("error:") == 1, (args, stderr)
+    assert not (tmp_path / "f").exists() and not (tmp_path / "x.mp4").exists()
