@@ -9,10 +9,12 @@ so far are complete; --resume).
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -91,11 +93,11 @@ def _run_colorize(input: Path, hints: list[str] | None, output: Path | None, wei
     else:
         err.print("engine flat: no network, regions take their hint colours", highlight=False)
         if weights or i2v:  # a flag given on purpose and silently unused would look like it was used
-            err.print("[yellow]warning:[/yellow] --weights/--i2v are not used by the flat engine", highlight=False)
+            _warn("--weights/--i2v are not used by the flat engine")
     with PhaseProgress() as progress:
         summary = colorizer.colorize_sequence(input, hints or [], output, progress=progress, **run)
     for shot in summary.unhinted_shots:
-        err.print(f"[yellow]warning:[/yellow] shot {shot} has no hints; coloured without", highlight=False)
+        _warn(f"shot {shot} has no hints; coloured without")
     err.print(f"wrote {summary.written} frames to {summary.output} ({summary.skipped} already done, "
               f"{len(summary.keyframes)} keyframes, {summary.shots} shots) in {summary.seconds:.1f} s, "
               f"{summary.fps:.2f} frames/s", highlight=False)
@@ -390,6 +392,27 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
+def _warn(message: object) -> None:
+    err.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False)
+
+
+class _WarningLines(logging.Handler):
+    """The library's log warnings (video.py) as the command's own `warning:` lines."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        _warn(record.getMessage())
+
+
+def _show_warnings_as_lines() -> None:
+    """Python warnings from the library (a skipped unreadable image) print as one `warning:` line each, not as
+    Python's two lines with a source path; data workers forked later inherit it."""
+    warnings.showwarning = lambda message, *args, **kwargs: _warn(message)
+    library = logging.getLogger("alacgan_batch")
+    if not any(isinstance(h, _WarningLines) for h in library.handlers):
+        library.addHandler(_WarningLines(logging.WARNING))
+        library.propagate = False
+
+
 def _load_libraries() -> None:
     """Import the library (torch, OpenCV, PyAV, SciPy) with Ctrl-C and SIGTERM held until it is loaded, then
     act on one.
@@ -421,6 +444,7 @@ def _interrupted() -> NoReturn:
 def main() -> None:
     """Entry point: map user errors to one line and an exit code; keep tracebacks for bugs behind --debug."""
     _stop_on_sigterm()
+    _show_warnings_as_lines()
     try:
         if not {"--help", "-h"} & set(sys.argv[1:]) and len(sys.argv) > 1:  # help needs no torch: it stays quick
             _load_libraries()

@@ -402,6 +402,10 @@ class VideoWriter:
         try:
             self._out.start_encoding()  # fail now (encoder options, muxer) rather than at the first frame
         except av.FFmpegError as exc:
+            if self._audio_map:  # some muxers (.mov with Opus) refuse an audio codec only when they start
+                codecs = " and ".join(sorted({s.codec_context.name for s in self._audio_map.values()}))
+                raise ConfigError(f"cannot start writing {self.path} ({_av_reason(exc)}): the {codecs} audio of "
+                                  f"{self._audio_in.name} may not go into a {ext} file; write .mkv") from exc
             raise OutputError(f"cannot start writing {self.path} ({_av_reason(exc)})") from exc
 
     def _add_audio_streams(self, ext: str) -> None:

@@ -468,6 +468,19 @@ def test_prepare_dataset_skips_corrupt_images_and_caches(tmp_path: Path) -> None
     assert again["cached"] == 3
 
 
+def test_the_command_prints_a_skipped_image_as_one_warning_line(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _illustrations(src, count=1)
+    (src / "broken.png").write_bytes(b"\x89PNG not really")
+    done = subprocess.run([sys.executable, "-m", "alacgan_batch", "prepare", str(src), "-o", str(tmp_path / "data"),
+                           "--size", "64"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    warned = [line for line in done.stderr.splitlines() if "skipping" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: skipping unreadable image") \
+        and warned[0].endswith("broken.png"), done.stderr
+    assert "UserWarning" not in done.stderr and ".py:" not in done.stderr
+
+
 def test_prepare_dataset_redoes_images_of_another_size_and_keeps_out_of_its_source(tmp_path: Path) -> None:
     src = tmp_path / "src"
     _illustrations(src)

@@ -375,6 +375,9 @@ def test_audio_that_the_container_cannot_hold_is_a_config_error(tmp_path: Path) 
         _mux_audio(container, sound, 0.2)
     with pytest.raises(ConfigError, match="opus audio of .* cannot be stored in a .avi file"):
         VideoWriter(tmp_path / "out.avi", _info(), codec="ffv1", audio_from=src)
+    # .mov refuses Opus only when it starts writing: the same usage error, naming the audio
+    with pytest.raises(ConfigError, match=r"the opus audio of .*src.mkv may not go into a .mov file; write .mkv"):
+        VideoWriter(tmp_path / "out.mov", _info(), codec="png", audio_from=src)
     assert [p.name for p in tmp_path.iterdir()] == ["src.mkv"]
 
 
