@@ -14,7 +14,6 @@ in order; `reset` starts a new shot.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,9 +25,6 @@ from .regions import assign_lines, region_medians, segment_regions
 
 BLEND = 0.85  # share of the previous frame's region colour kept
 MAX_BLEND_DELTA_E = 40.0  # CIE76: a region whose colour moves further than this changed on purpose
-# a colour's pull on the frame k frames later is BLEND**k of it: after LEAD_IN frames it is under half a level of 255,
-# so a run that starts this many frames before a frame colours it as a run from the shot's start does (to rounding)
-LEAD_IN = math.ceil(math.log(0.5 / 255) / math.log(BLEND))
 FLOW_SHORT_SIDE = 256  # following whole regions needs no finer flow; the cost grows with the pixel count
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from alacgan_batch.errors import InputError
 from alacgan_batch.metrics import delta_e
-from alacgan_batch.temporal import BLEND, LEAD_IN, Stabilizer
+from alacgan_batch.temporal import BLEND, Stabilizer
 
 SIZE = (96, 128)
 
@@ -88,21 +88,3 @@ def test_mismatched_colour_and_lines_are_refused():
         Stabilizer()(np.zeros((10, 10, 3), np.float32), np.zeros((12, 10), np.float32))
     with pytest.raises(InputError):
         Stabilizer(blend=1.0)
-
-
-def test_a_stabilizer_started_lead_in_frames_early_reaches_a_frame_as_one_started_with_the_shot():
-    """What a resumed run relies on (pipeline colours LEAD_IN frames before a frame to write, not the whole shot):
-    the first frame's colours fade below half a level LEAD_IN frames on; a third as many frames are not enough."""
-    rng = np.random.default_rng(7)
-    frames = [(_color(0, (200, 60, 60) + rng.integers(-25, 26, 3), (60, 60, 200) + rng.integers(-25, 26, 3)),
-               _drawing(0)) for _ in range(LEAD_IN + 2)]  # the last one LEAD_IN frames after the second
-
-    def last_frame(start: int) -> np.ndarray:
-        stabilize = Stabilizer()
-        for color, coverage in frames[start:]:
-            out = stabilize(color, coverage)
-        return out
-
-    from_the_start = last_frame(0)
-    assert np.abs(last_frame(1) - from_the_start).max() < 0.5 / 255
-    assert np.abs(last_frame(1 + 2 * LEAD_IN // 3) - from_the_start).max() > 0.5 / 255
