@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from .errors import ConfigError, InputError, OutputError
-from .writer import publish, temp_beside
+from .writer import discard, publish, temp_beside
 
 log = logging.getLogger(__name__)
 
@@ -520,7 +520,7 @@ class VideoWriter:
         try:
             publish(self._tmp, self.path)
         except OSError as exc:
-            self._tmp.unlink(missing_ok=True)
+            discard(self._tmp)
             raise OutputError(f"cannot move the finished video onto {self.path} ({exc.strerror or exc})") from exc
 
     def abort(self) -> None:
@@ -534,7 +534,7 @@ class VideoWriter:
                     pass  # the file is being thrown away; a failed trailer write is expected here
         self._out = self._audio_in = None
         if self._tmp is not None:
-            self._tmp.unlink(missing_ok=True)
+            discard(self._tmp)
 
     def __enter__(self) -> VideoWriter:
         return self

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-import re
-import socket
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,12 +17,15 @@ import numpy as np
 
 from .errors import OutputError
 
-PARTIAL = ".partial"  # temp files are `.<stem>.@<host>-<pid>.<random>.partial<suffix>`, hidden, beside their target
-# a temp file of another machine (or of no known owner) is taken as left behind once untouched this long: a live
-# run writes its temp video with every frame, and a frame's temp PNG within a second
+PARTIAL = ".partial"  # temp files are `.<stem>.<random>.partial<suffix>`, hidden, beside their target
+# A live run holds a lock (flock) on each of its temp files until it publishes or discards it; a temp file no one
+# holds was left by a run that was killed. The lock works across processes, containers and PID namespaces of one
+# machine, and on NFS. Where a filesystem has no locks, a temp file untouched this long is taken as left behind
+# (a live run writes its temp video with every frame, and a frame's temp PNG within a second):
 STALE_PARTIAL_SECONDS = 3600
-_HOST = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
-_OWNER = re.compile(r"\.@([A-Za-z0-9_]+)-(\d+)\.")
+FRESH_PARTIAL_SECONDS = 2.0  # never cleared younger: the instant between creating a temp file and locking it
+_held: dict[Path, int] = {}  # this process's temp files -> the descriptor holding each one's lock
+_held_lock = threading.Lock()
 
 
 def _file_mode() -> int:
@@ -41,40 +44,57 @@ def temp_beside(path: Path) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.@{_HOST}-{os.getpid()}.",
-                                        suffix=f"{PARTIAL}{path.suffix}", dir=path.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f"{PARTIAL}{path.suffix}", dir=path.parent)
     except OSError as exc:
         raise OutputError(f"cannot write into {path.parent} ({exc.strerror or exc})") from exc
-    os.close(fd)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        pass  # a filesystem without locks: other runs fall back to the file's age
+    with _held_lock:
+        _held[Path(tmp_name)] = fd
     return Path(tmp_name)
+
+
+def _release(tmp: Path) -> None:
+    with _held_lock:
+        fd = _held.pop(Path(tmp), None)
+    if fd is not None:
+        os.close(fd)
 
 
 def publish(tmp: Path, path: Path) -> None:
     """Give a finished temp file the usual permissions and put it in place in one step (rename)."""
     os.chmod(tmp, _FILE_MODE)
     os.replace(tmp, path)
+    _release(tmp)
+
+
+def discard(tmp: Path) -> None:
+    """Remove a temp file that will not be published, and let go of it."""
+    Path(tmp).unlink(missing_ok=True)
+    _release(tmp)
 
 
 def _left_behind(path: Path) -> bool:
-    """Is this temp file one no live run is writing? Its owner (this machine, a process that is gone) says so;
-    one of another machine's runs, or of no known owner, once it has not been touched for STALE_PARTIAL_SECONDS.
-    Another run writing into the same folder keeps its temp file."""
-    owner = _OWNER.search(path.name)
-    if owner is not None and owner.group(1) == _HOST:
-        pid = int(owner.group(2))
-        if pid == os.getpid():
-            return False  # this process's own: written now by another call, or removed by its own cleanup
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        except OSError:  # alive, another user's
-            return False
-        return False
+    """Is this temp file one no live run is writing? None holds its lock (see PARTIAL); on a filesystem without
+    locks, it has not been touched for STALE_PARTIAL_SECONDS."""
     try:
-        return time.time() - path.stat().st_mtime > STALE_PARTIAL_SECONDS
+        age = time.time() - path.stat().st_mtime
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return False
+    try:
+        if age < FRESH_PARTIAL_SECONDS:
+            return False
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False  # a live run holds it
+    except OSError:
+        return age > STALE_PARTIAL_SECONDS
+    finally:
+        os.close(fd)
 
 
 def remove_partials(folder: Path, stem: str = "*", recursive: bool = False) -> list[Path]:
@@ -99,8 +119,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
         yield tmp
         publish(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        discard(tmp)  # after publish: only lets go (the temp name is gone)
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:

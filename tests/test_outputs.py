@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -89,53 +90,51 @@ def test_outputs_get_the_usual_permissions_and_resume_clears_temp_files_of_a_kil
     assert {p.stat().st_mode & 0o777 for p in out.rglob("*") if p.is_file()} == {0o666 & ~umask}
     # a run killed (SIGKILL) mid-write leaves its temp files; --resume finishes and clears them
     (out / "shot.0004.png").unlink()
-    killed = _gone_pid()
-    owner = f"@{writer._HOST}-{killed}"
-    stale = [out / f".shot.0004.{owner}.k3j9.partial.png", out / f".alacgan-manifest.{owner}.x1.partial.json",
-             next((out / "layers").rglob("*.png")).with_name(f".shot.0004.{owner}.q2.partial.png")]
-    for path in stale:
+    stale = [out / ".shot.0004.k3j9.partial.png", out / ".alacgan-manifest.x1.partial.json",
+             next((out / "layers").rglob("*.png")).with_name(".shot.0004.q2.partial.png")]
+    for path in stale:  # no run holds them: their writer was killed (a moment ago)
         path.write_bytes(b"half")
+        _age(path, writer.FRESH_PARTIAL_SECONDS + 1)
     code, _, stderr = run_cli([*args, "--resume"], capsys)
     assert code == 0, stderr
     assert (out / "shot.0004.png").exists()
     assert not [p for p in out.rglob("*") if ".partial" in p.name]
 
 
-def _gone_pid() -> int:
-    """The process id of a run that has ended (killed, as far as its temp files know)."""
-    ended = subprocess.Popen([sys.executable, "-c", "pass"])
-    ended.wait()
-    return ended.pid
+def _age(path: Path, seconds: float) -> None:
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+_HOLD = ("import fcntl, sys, time; f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); print(flush=True); "
+         "time.sleep(120)")  # a run writing a temp file: it holds its lock
 
 
 def test_temp_files_of_runs_still_writing_into_the_folder_are_left_alone(frames_dir, tmp_path, capsys):
-    """Two farm jobs may write into one folder: a run clears only temp files that no live run is writing."""
+    """Two farm jobs may write into one folder (or one container's job beside another's): a run clears only the
+    temp files no live run holds."""
     out = tmp_path / "shared"
-    writing = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    partials = {
+        "killed": out / ".shot.0001.a1.partial.png",
+        "writing": out / "renders" / ".take.b2.partial.mp4",
+        "just made": out / ".shot.0002.c3.partial.png",
+    }
+    for path in partials.values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    for name in ("killed", "writing"):
+        _age(partials[name], 3 * 3600)  # a slow render may leave its file untouched a long time
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(partials["writing"])], stdout=subprocess.PIPE,
+                              text=True)
     try:
-        partials = {
-            "killed here": out / f".shot.0001.@{writer._HOST}-{_gone_pid()}.a1.partial.png",
-            "writing here": out / "renders" / f".take.@{writer._HOST}-{writing.pid}.b2.partial.mp4",
-            "writing elsewhere": out / ".take.@render07-4242.c3.partial.mov",
-            "left elsewhere": out / ".shot.0002.@render07-4242.d4.partial.png",
-            "unowned, old": out / ".shot.0003.e5.partial.png",
-        }
-        for path in partials.values():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(b"half")
-        hours_ago = time.time() - 2 * writer.STALE_PARTIAL_SECONDS
-        for name in ("left elsewhere", "unowned, old"):
-            os.utime(partials[name], (hours_ago, hours_ago))
+        holder.stdout.readline()  # it holds the lock
         assert run_cli(["colorize", frames_dir, "--engine", "flat", "-o", out], capsys)[0] == 0
-        assert {name for name, path in partials.items() if path.exists()} == {"writing here", "writing elsewhere"}
-        # a video output clears the temp videos of its name the same way
-        writer.remove_partials(out / "renders", stem="take")
-        assert partials["writing here"].exists()
-        writing.kill()
-        writing.wait()
-        assert writer.remove_partials(out / "renders", stem="take") == [partials["writing here"]]
+        assert {name for name, path in partials.items() if path.exists()} == {"writing", "just made"}
+        assert writer.remove_partials(out / "renders", stem="take") == []  # a video output's own cleanup too
     finally:
-        writing.kill()
+        holder.kill()
+        holder.wait()
+    assert writer.remove_partials(out / "renders", stem="take") == [partials["writing"]]
 
 
 def test_frames_of_another_size_cannot_go_into_one_video(frames_dir, tmp_path, capsys):
@@ -208,7 +207,19 @@ def test_video_to_frames_resumes_and_a_video_output_cannot(tmp_path, capsys):
     make_video(take, [np.repeat(draw_frame((64, 96), shift=9 - i)[..., None], 3, axis=2) for i in range(6)], fps=12)
     code, _, stderr = run_cli([*args, "--resume"], capsys)
     assert code == 5 and "settings differ" in stderr and "input" in stderr and not written[2].exists()
-    code, _, stderr = run_cli(["video", take, "--engine", "flat", "-o", tmp_path / "o.mp4", "--resume"], capsys)
+    # the same take renamed is the same input
+    make_video(take, drawings, fps=12)
+    take.rename(tmp_path / "take_v2.mp4")
+    code, _, stderr = run_cli(["video", tmp_path / "take_v2.mp4", *args[2:], "--resume"], capsys)
+    assert code == 0 and written[2].exists(), stderr
+    # a manifest from before inputs were recorded resumes as before
+    written[2].unlink()
+    manifest = tmp_path / "frames" / "alacgan-manifest.json"
+    manifest.write_text(json.dumps({k: v for k, v in json.loads(manifest.read_text()).items() if k != "input"}))
+    code, _, stderr = run_cli(["video", tmp_path / "take_v2.mp4", *args[2:], "--resume"], capsys)
+    assert code == 0 and written[2].exists(), stderr
+    code, _, stderr = run_cli(["video", tmp_path / "take_v2.mp4", "--engine", "flat", "-o", tmp_path / "o.mp4",
+                               "--resume"], capsys)
     assert code == 2 and "written whole or not at all" in stderr and not (tmp_path / "o.mp4").exists()
 
 
