@@ -170,9 +170,9 @@ class Colorizer:
             "finish": self.finish.describe(),
             # hints by name and content too: an edited hint must not be resumed into, a moved one may
             "hints": {plan.frames[i].label: f"{p.name} {file_digest(p)}" for i, p in sorted(plan.keyframes.items())},
-            # a video's frames have no names of their own: another video under the same name must not be resumed
-            # into (a folder's frames are listed by name in the manifest)
-            **({"input": f"{source.path.name} {file_digest(source.path)}"} if isinstance(source, VideoSource) else {}),
+            # a video's frames have no names of their own: another video must not be resumed into, the same one
+            # renamed may (a folder's frames are listed by name in the manifest)
+            **({"input": file_digest(source.path)} if isinstance(source, VideoSource) else {}),
         }
 
     def open_source(self, source: Path | str, on_missing: str = "error") -> FrameSource:
@@ -316,6 +316,8 @@ def _video_settings(output: Path, source: FrameSource, codec: str | None, crf: i
     given = [f"--{name}" for name, value in (("codec", codec), ("crf", crf), ("fps", fps)) if value is not None]
     if given and not is_video_path(output):
         raise ConfigError(f"{' and '.join(given)} set how a video is written; {output} is frames")
+    if crf is not None and codec not in (None, "h264"):
+        raise ConfigError(f"--crf sets the quality of h264; {codec} has none to set")
     if fps is None:
         return Fraction(24)
     if isinstance(source, VideoSource):
@@ -324,9 +326,11 @@ def _video_settings(output: Path, source: FrameSource, codec: str | None, crf: i
         rate = Fraction(str(fps).strip())
     except (ValueError, ZeroDivisionError):
         raise ConfigError(f"cannot read frame rate {fps!r}: use e.g. 25, 23.976 or 24000/1001") from None
-    if not 0 < rate <= 1000:
-        raise ConfigError(f"frame rate must be above 0 and at most 1000, not {fps}")
-    return rate
+    if not 1 <= rate <= 1000:
+        raise ConfigError(f"frame rate must be from 1 to 1000, not {fps}")
+    # video rates are n/1 or n/1001: 23.976023976 (or the float 30000/1001) is 24000/1001, and a fraction with a
+    # huge denominator would not fit the container's time base
+    return rate.limit_denominator(1001)
 
 
 def _unit_image(image: np.ndarray) -> np.ndarray:

@@ -170,7 +170,8 @@ def _check_one_sequence(source: Path, paths: list[Path]) -> None:
 def frame_sequences(paths: list[Path]) -> list[tuple[list[Path], str]]:
     """The zero-padded frame sequences among `paths` (one folder's images): each its files in frame order and its
     pattern (`shot.####.png`). Files are of one sequence when their names differ only in the frame number; a
-    sequence is zero-padded as `_padded` says, and a single file only when its number starts with a 0."""
+    sequence is zero-padded as `_padded` says. A single file is one only when it is the folder's one numbered
+    image and its number starts with a 0 (`shot.0001.png` beside `ref.png`; not `b05.png` among `a1`, `a2`)."""
     groups: dict[tuple[str, str], list[Path]] = {}
     for path in paths:
         match = _NUMBER.search(path.stem)
@@ -180,7 +181,7 @@ def frame_sequences(paths: list[Path]) -> list[tuple[list[Path], str]]:
     found = []
     for (head, tail), group in groups.items():
         digits = [_NUMBER.search(p.stem).group(1) for p in group]
-        if _padded(digits) and (len(group) > 1 or digits[0].startswith("0")):
+        if _padded(digits) and (len(group) > 1 or (len(groups) == 1 and digits[0].startswith("0"))):
             group.sort(key=lambda p: frame_number(p.name))
             found.append((group, f"{head}{'#' * min(len(d) for d in digits)}{tail}"))
     return found

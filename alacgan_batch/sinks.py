@@ -28,6 +28,7 @@ MANIFEST_EVERY_SECONDS = 5.0  # how often the manifest's list of finished frames
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
                     ".wmv", ".flv", ".ogv", ".3gp")
 FRAME_EXTENSIONS = (".png", ".exr")  # what FolderSink can write
+LATER_SETTINGS = frozenset({"input"})  # settings a manifest records since a later version than its first
 
 
 def is_video_path(path: Path) -> bool:
@@ -174,7 +175,9 @@ class FolderSink:
                     raise OutputError(f"{manifest_path} is damaged (not a JSON object, or 'done' not a list of "
                                       "names); use --overwrite to start again")
                 previous = None
-        changed = [k for k in self.settings if previous.get(k) != self.settings[k]] if previous is not None else None
+        # a key an older manifest lacks was not recorded then (`input` of a video, since 0.1): not a change
+        changed = [k for k in self.settings if previous.get(k) != self.settings[k]
+                   and (k in previous or k not in LATER_SETTINGS)] if previous is not None else None
 
         def made_with_these_settings(indices: set[int]) -> set[int]:
             """Of the frames on disk, those the manifest records as made with its settings (an --overwrite run

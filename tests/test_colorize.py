@@ -314,6 +314,10 @@ def test_frames_in_folders_a_selection_must_not_trip_over(frames_dir, tmp_path, 
                                     tmp_path / "loose_out", "--frames", "10", "--json"], capsys)
     assert code == 0 and json.loads(stdout)["written"] == 1, stderr
     assert sorted(p.name for p in (tmp_path / "loose_out").iterdir()) == ["a10.png", "alacgan-manifest.json"]
+    (shot / "shot.0001.png").rename(loose / "c05.png")  # one zero-padded name among them is not a sequence
+    code, stdout, stderr = run_cli(["colorize", loose, "--engine", "flat", "-o", tmp_path / "loose_out2", "--frames",
+                                    "2,5", "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["written"] == 2, stderr
 
 
 @pytest.mark.parametrize(("text", "fragment"), [("{}", "settings differ"), ("[1, 2]", "not a JSON object"),

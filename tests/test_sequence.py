@@ -128,6 +128,10 @@ def test_folder_with_a_hole_in_one_padded_sequence_is_reported(tmp_path):
     # two sequences in one folder would be interleaved into one shot, their holes unchecked: refused, naming both
     for name in ("bg.0001.png", "bg.0005.png", "fg.0002.png"):
         write_image(tmp_path / "b" / name, BLANK)
+    with pytest.raises(InputError, match=r"fg\.0002\.png in .*b is not a frame of its name, beside the frame "
+                                         r"sequence bg\.####\.png"):
+        discover_frames(tmp_path / "b")
+    write_image(tmp_path / "b" / "fg.0003.png", BLANK)
     with pytest.raises(InputError, match=r"b holds 2 frame sequences \(bg\.####\.png, fg\.####\.png\): give"):
         discover_frames(tmp_path / "b")
     assert [f.name for f in discover_frames(tmp_path / "b" / "bg.####.png", on_missing="skip")] == \
@@ -150,6 +154,9 @@ def test_folder_discovery_and_natural_order_unchanged(tmp_path, frames_dir):
     for name in ("b.png", "a10.png", "a2.png"):
         write_image(tmp_path / "mixed" / name, BLANK)
     assert [f.name for f in discover_frames(tmp_path / "mixed")] == ["a2.png", "a10.png", "b.png"]
+    write_image(tmp_path / "mixed" / "c05.png", BLANK)  # one padded-looking name among them is no sequence
+    assert [f.name for f in discover_frames(tmp_path / "mixed")] == ["a2.png", "c05.png", "a10.png", "b.png"]
+    assert [f.name for f in discover_frames(tmp_path / "mixed", frames="2,5")] == ["a2.png", "c05.png"]
     # an unnumbered image beside a padded sequence is not its last frame: refused, naming the pattern to give
     write_image(frames_dir / "ref.png", BLANK)
     (frames_dir / "shot.0003.png").unlink()

@@ -293,6 +293,9 @@ def test_frames_into_a_video_at_the_rate_asked_and_video_settings_that_cannot_ap
     assert run_cli(["colorize", frames_dir, "--engine", "flat", "--fps", "25", "-o", tmp_path / "t25.mp4"],
                    capsys)[0] == 0
     assert probe(tmp_path / "t25.mp4").fps == 25
+    assert run_cli(["colorize", frames_dir, "--engine", "flat", "--fps", "23.976023976", "-o", tmp_path / "t.mp4"],
+                   capsys)[0] == 0  # a rate typed with many digits is the video rate it means
+    assert probe(tmp_path / "t.mp4").fps == Fraction(24000, 1001)
     src = lineart_video(tmp_path / "in.mp4", audio=False)
     for args, fragment in (
             (["colorize", frames_dir, "--codec", "ffv1", "-o", tmp_path / "f"], "--codec set how a video is written"),
@@ -300,7 +303,8 @@ def test_frames_into_a_video_at_the_rate_asked_and_video_settings_that_cannot_ap
             (["video", src, "--crf", "20", "-o", tmp_path / "f" / "x.####.png"], "--crf set how a video is written"),
             (["colorize", src, "--fps", "30", "-o", tmp_path / "x.mp4"], "in.mp4 keeps its own"),
             (["colorize", frames_dir, "--fps", "fast", "-o", tmp_path / "x.mp4"], "cannot read frame rate 'fast'"),
-            (["colorize", frames_dir, "--fps", "0", "-o", tmp_path / "x.mp4"], "above 0 and at most 1000")):
+            (["colorize", frames_dir, "--fps", "1e-9", "-o", tmp_path / "x.mp4"], "frame rate must be from 1 to 1000"),
+            (["colorize", frames_dir, "--codec", "ffv1", "--crf", "9", "-o", tmp_path / "x.mkv"], "ffv1 has none")):
         code, _, stderr = run_cli([*args, "--engine", "flat"], capsys)
         assert code == 2 and fragment in stderr and stderr.count("error:") == 1, (args, stderr)
-    assert not (tmp_path / "f").exists() and not (tmp_path / "x.mp4").exists()
+    assert not (tmp_path / "f").exists() and not (tmp_path / "x.mp4").exists() and not (tmp_path / "x.mkv").exists()
