@@ -28,7 +28,7 @@ MANIFEST_EVERY_SECONDS = 5.0  # how often the manifest's list of finished frames
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
                     ".wmv", ".flv", ".ogv", ".3gp")
 FRAME_EXTENSIONS = (".png", ".exr")  # what FolderSink can write
-LATER_SETTINGS = frozenset({"input"})  # settings a manifest records since a later version than its first
+LATER_SETTINGS = frozenset({"input"})  # recorded only since a later version: a manifest without them is no change
 
 
 def is_video_path(path: Path) -> bool:
