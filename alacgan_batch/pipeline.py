@@ -26,7 +26,7 @@ from .plan import Plan, PlanOptions, build_plan, strokes_to_working
 from .sequence import LineArt, lineart_from_array, read_lineart
 from .sinks import FolderSink, Sink, VideoSink, default_output, is_video_file, is_video_path
 from .sources import FolderSource, FrameSource, VideoSource
-from .temporal import Stabilizer
+from .temporal import LEAD_IN, Stabilizer
 
 ENGINES = ("network", "flat", "hybrid")
 ProgressCallback = Callable[[str, int, int], None]  # (phase, done, total): "plan", "propagate", "colorize"
@@ -348,18 +348,18 @@ def _unit_image(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32)
 
 
-def _warm_up(plan: Plan, todo: set[int]) -> set[int]:
-    """Frames already written that lead, within their shot, into a frame still to do.
+def _warm_up(plan: Plan, todo: set[int], lead_in: int = LEAD_IN) -> set[int]:
+    """Frames not to write that lead, within their shot, into a frame to do: up to `lead_in` frames before it.
 
-    A resumed run colours them again (without writing) so the stabilizer reaches each frame to do in the
-    state an uninterrupted run would have: the output does not depend on where a run was interrupted.
+    A resumed run (or a --frames selection) colours them without writing, so the stabilizer reaches each frame
+    to do in the state an uninterrupted run would have (to rounding: see temporal.LEAD_IN): the output does not
+    depend on where a run was interrupted, and a frame late in a long shot does not cost the whole shot again.
     """
     lead: set[int] = set()
     for shot in plan.shots:
-        last = max((i for i in shot if i in todo), default=None)
-        if last is not None:
-            lead.update(i for i in range(shot.start, last) if i not in todo)
-    return lead
+        for i in (i for i in shot if i in todo):
+            lead.update(range(max(shot.start, i - lead_in), i))
+    return lead - todo
 
 
 def _prefetched(source: FrameSource, todo: set[int], ahead: int) -> Iterator[tuple]:

@@ -5,8 +5,10 @@ strokes do not change (6.9 dE of flicker on held-out 12-frame shots, benchmarks/
 stabilizer follows each region of a frame back to the region it comes from in the frame before (the line-art
 flow and region tracking of hint propagation) and moves the region's colour towards the colour that region
 was given there: an exponential moving average per tracked region. Every pixel of a region is shifted by the
-same amount, so the network's shading inside it is kept. A change bigger than MAX_BLEND_DELTA_E is taken as
-meant (a new hint colour, a region that is really another part) and left alone.
+same amount, so the network's shading inside it is kept. A jump of the network's own colour of a region
+bigger than MAX_BLEND_DELTA_E from one frame to the next is taken as meant (a new hint colour, a region that
+is really another part) and left alone. That decision depends on the two frames only, never on the blended
+colours before them, so a run started LEAD_IN frames before a frame (a resume) colours it as a whole run does.
 
 It runs on the network's working-size colour, before the frame is finished (compose), one frame at a time
 in order; `reset` starts a new shot.
@@ -14,6 +16,7 @@ in order; `reset` starts a new shot.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +28,9 @@ from .regions import assign_lines, region_medians, segment_regions
 
 BLEND = 0.85  # share of the previous frame's region colour kept
 MAX_BLEND_DELTA_E = 40.0  # CIE76: a region whose colour moves further than this changed on purpose
+# a colour's pull on the frame k frames later is BLEND**k of it: after LEAD_IN frames it is under half a level of 255,
+# so a run that starts this many frames before a frame colours it as a run from the shot's start does (to rounding)
+LEAD_IN = math.ceil(math.log(0.5 / 255) / math.log(BLEND))
 FLOW_SHORT_SIDE = 256  # following whole regions needs no finer flow; the cost grows with the pixel count
 
 
@@ -33,6 +39,7 @@ class _Frame:
     coverage: np.ndarray
     labels: np.ndarray
     colors: np.ndarray  # (regions, 3) float RGB 0-255 the regions were given; NaN where a region has no pixels
+    medians: np.ndarray  # (regions, 3) the network's own region colours, before blending
 
 
 class Stabilizer:
@@ -72,12 +79,15 @@ class Stabilizer:
             tracked = tracked[~np.isnan(previous.colors[origin[tracked], 0])]
             if len(tracked):
                 before = previous.colors[origin[tracked]]
-                close = delta_e(medians[tracked], before) <= self.max_delta_e
+                # a meant change is a jump in the network's own colour, frame to frame; measured against the blended
+                # colour it would depend on the frames before, and a run started later (a resume) could decide it
+                # otherwise and never come back to the same colours
+                close = delta_e(medians[tracked], previous.medians[origin[tracked]]) <= self.max_delta_e
                 tracked, before = tracked[close], before[close]
                 targets[tracked] = self.blend * before + (1.0 - self.blend) * medians[tracked]
         colors = np.where((counts > 0)[:, None], targets, np.nan)
         colors[0] = np.nan  # lines are not a region
-        self._previous = _Frame(coverage, labels, colors)
+        self._previous = _Frame(coverage, labels, colors, medians)
         shift = (targets - medians) / 255.0
         shift[0] = 0.0
         # line pixels move with their nearest region, so colour under a line does not show a seam

@@ -6,11 +6,12 @@ import os
 import cv2
 import numpy as np
 import pytest
-from helpers import run_cli, snapshot, stroke_image, write_image
+from helpers import draw_frame, run_cli, snapshot, stroke_image, write_image
 
 from alacgan_batch import Colorizer
 from alacgan_batch.errors import InputError
 from alacgan_batch.sequence import read_image
+from alacgan_batch.temporal import LEAD_IN
 
 
 def test_colorize_writes_every_frame_full_size_with_lines_untouched(frames_dir, tiny_model, tmp_path, capsys):
@@ -259,6 +260,36 @@ def test_selected_frames_come_out_as_in_a_whole_run(engine, frames_dir, tiny_mod
     assert run_cli([*common, "-o", tmp_path / "part9"], capsys)[0] == 3
     assert run_cli([*common, "-o", tmp_path / "part9", "--frames", "2-3"], capsys)[0] == 0
     assert snapshot(tmp_path / "part9")["shot.0003.png"] == whole["shot.0003.png"]
+
+
+def test_frames_late_in_a_long_shot_are_led_into_by_a_bounded_run(tiny_model, tmp_path, monkeypatch):
+    """--frames and --resume colour (without writing) at most LEAD_IN frames before a frame to write, not the whole
+    shot before it, and the frames still come out as a whole run writes them: the stabilizer's memory of a frame
+    fades below rounding within LEAD_IN frames."""
+    frames = LEAD_IN + 9
+    for i in range(1, frames + 1):  # a rectangle sliding right a pixel every 4 frames beside a circle
+        write_image(tmp_path / "lineart" / f"shot.{i:04d}.png", draw_frame((72, 100), shift=i // 4))
+    write_image(tmp_path / "hints" / "shot.0001.png", stroke_image((72, 100), (30, 40), (230, 20, 20)))
+    colorizer = Colorizer(weights=tiny_model, batch_size=1, device="cpu")
+    infer, coloured = colorizer._infer, []
+    monkeypatch.setattr(colorizer, "_infer", lambda items: coloured.extend(i.key for i in items) or infer(items))
+
+    def run(output: str, **options) -> list[np.ndarray]:
+        coloured.clear()
+        colorizer.colorize_sequence(tmp_path / "lineart", [tmp_path / "hints"], tmp_path / output, **options)
+        return [read_image(tmp_path / output / f"shot.{i:04d}.png") for i in range(frames - 2, frames + 1)]
+
+    whole = run("whole")
+    assert coloured == list(range(frames))
+    last_three = list(range(frames - 3 - LEAD_IN, frames))  # the shot's first frames are not coloured again
+    for output, options in (("part", {"frames": f"{frames - 2}-{frames}"}), ("whole", {"resume": True})):
+        if options.get("resume"):
+            for i in range(frames - 2, frames + 1):
+                (tmp_path / "whole" / f"shot.{i:04d}.png").unlink()
+        part = run(output, **options)
+        assert coloured == last_three, output
+        for a, b in zip(part, whole, strict=True):
+            assert np.abs(a - b).max() <= 1 / 255 + 1e-6, output
 
 
 def test_a_selection_that_fails_keeps_the_manifest_of_the_frames_around_it(frames_dir, tmp_path, capsys):

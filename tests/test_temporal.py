@@ -6,7 +6,7 @@ import pytest
 
 from alacgan_batch.errors import InputError
 from alacgan_batch.metrics import delta_e
-from alacgan_batch.temporal import BLEND, Stabilizer
+from alacgan_batch.temporal import BLEND, LEAD_IN, Stabilizer
 
 SIZE = (96, 128)
 
@@ -88,3 +88,37 @@ def test_mismatched_colour_and_lines_are_refused():
         Stabilizer()(np.zeros((10, 10, 3), np.float32), np.zeros((12, 10), np.float32))
     with pytest.raises(InputError):
         Stabilizer(blend=1.0)
+
+
+def test_a_stabilizer_started_lead_in_frames_early_reaches_a_frame_as_one_started_with_the_shot():
+    """What a resumed run relies on (pipeline colours LEAD_IN frames before a frame to write, not the whole shot):
+    the first frame's colours fade below half a level LEAD_IN frames on; a third as many frames are not enough."""
+    rng = np.random.default_rng(7)
+    frames = [(_color(0, (200, 60, 60) + rng.integers(-25, 26, 3), (60, 60, 200) + rng.integers(-25, 26, 3)),
+               _drawing(0)) for _ in range(LEAD_IN + 2)]  # the last one LEAD_IN frames after the second
+
+    def last_frame(start: int) -> np.ndarray:
+        stabilize = Stabilizer()
+        for color, coverage in frames[start:]:
+            out = stabilize(color, coverage)
+        return out
+
+    from_the_start = last_frame(0)
+    assert np.abs(last_frame(1) - from_the_start).max() < 0.5 / 255
+    assert np.abs(last_frame(1 + 2 * LEAD_IN // 3) - from_the_start).max() > 0.5 / 255
+
+
+def test_a_meant_change_is_decided_by_the_network_colours_alone_so_a_late_start_agrees():
+    """A run started LEAD_IN frames before a frame must take the same meant-change decisions as one from the shot's
+    start: measured against the blended colour, the region below jumps from 110 to (180, 189, 236) let through in
+    one run and held in the other, 47 levels apart (the case a review found)."""
+    grey = [(60, 60, 60)] * 60 + [(110, 110, 110)] * 35 + [(180, 189, 236)] * 6
+    frames = [(_color(0, box, (60, 60, 200)), _drawing(0)) for box in grey]
+
+    def last_frame(start: int) -> np.ndarray:
+        stabilize = Stabilizer()
+        for color, coverage in frames[start:]:
+            out = stabilize(color, coverage)
+        return out
+
+    assert np.abs(last_frame(len(frames) - 1 - LEAD_IN) - last_frame(0)).max() < 0.5 / 255
