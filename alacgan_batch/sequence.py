@@ -183,6 +183,8 @@ def frame_sequences(paths: list[Path]) -> list[tuple[list[Path], str]]:
         digits = [_NUMBER.search(p.stem).group(1) for p in group]
         if _padded(digits) and (len(group) > 1 or (len(groups) == 1 and digits[0].startswith("0"))):
             group.sort(key=lambda p: frame_number(p.name))
+            # the pattern as the files spell it (`.PNG`): the key's lower-cased extension would match none of them
+            tail = group[0].stem[_NUMBER.search(group[0].stem).end():] + group[0].suffix
             found.append((group, f"{head}{'#' * min(len(d) for d in digits)}{tail}"))
     return found
 

@@ -143,6 +143,13 @@ def test_folder_with_a_hole_in_one_padded_sequence_is_reported(tmp_path):
     with pytest.raises(InputError, match=r"model_v12\.png in .*c is not a frame of its name, beside the frame "
                                          r"sequence shot\.####\.png: move it out, or give the pattern"):
         discover_frames(tmp_path / "c")
+    # the pattern named is one that finds the frames, extension case included
+    for n in (1, 2):
+        write_image(tmp_path / "up" / f"shot.{n:04d}.PNG", BLANK)
+    write_image(tmp_path / "up" / "ref.png", BLANK)
+    with pytest.raises(InputError, match=r"give the pattern '.*up/shot\.####\.PNG'"):
+        discover_frames(tmp_path / "up")
+    assert numbers(discover_frames(tmp_path / "up" / "shot.####.PNG")) == [1, 2]
 
 
 def test_folder_discovery_and_natural_order_unchanged(tmp_path, frames_dir):
