@@ -26,7 +26,7 @@ from .plan import Plan, PlanOptions, build_plan, strokes_to_working
 from .sequence import LineArt, lineart_from_array, read_lineart
 from .sinks import FolderSink, Sink, VideoSink, default_output, is_video_file, is_video_path
 from .sources import FolderSource, FrameSource, VideoSource
-from .temporal import LEAD_IN, Stabilizer
+from .temporal import LEAD_IN, WINDOW, Stabilizer
 
 ENGINES = ("network", "flat", "hybrid")
 ProgressCallback = Callable[[str, int, int], None]  # (phase, done, total): "plan", "propagate", "colorize"
@@ -260,6 +260,7 @@ class Colorizer:
         batch = self.engine.batch_size if self.engine else 1
         written: list[str] = []
         frames_in_flight: dict[int, tuple[LineArt, np.ndarray | None]] = {}  # read once, finished later
+        waiting: dict[int, tuple[LineArt, np.ndarray | None]] = {}  # coloured, held by the stabilizer
         stabilizer = Stabilizer() if self.stabilize else None
         run = todo | _warm_up(plan, todo) if stabilizer else todo
         shot_starts = {shot.start for shot in plan.shots}
@@ -272,26 +273,34 @@ class Colorizer:
                 yield self._work_item(ref.index, lineart, strokes)
 
         def finish_and_write(index: int, color: np.ndarray | None, lineart: LineArt,
-                             strokes: np.ndarray | None) -> str | None:
+                             strokes: np.ndarray | None) -> list[str]:
+            """Runs in frame order in one thread (a video and the stabilizer need that): the paths written, which
+            with the stabilizer are of the frames it finished, a few frames behind this one."""
             nonlocal previous
-            if stabilizer is not None and color is not None:  # in frame order: this runs in one thread
-                if index in shot_starts or index != previous + 1:
-                    stabilizer.reset()
-                previous = index
-                color = stabilizer(color, coverage_at(lineart, color.shape[:2]))
+            if stabilizer is None or color is None:
+                return [*flush(), *write(index, color, lineart, strokes)]
+            done = flush() if index in shot_starts or index != previous + 1 else []
+            previous = index
+            waiting[index] = (lineart, strokes)
+            finished = stabilizer.push(index, color, coverage_at(lineart, color.shape[:2]))
+            return [*done, *(path for i, c in finished for path in write(i, c, *waiting.pop(i)))]
+
+        def flush() -> list[str]:
+            finished = stabilizer.flush() if stabilizer is not None else []
+            return [path for i, c in finished for path in write(i, c, *waiting.pop(i))]
+
+        def write(index: int, color: np.ndarray | None, lineart: LineArt, strokes: np.ndarray | None) -> list[str]:
             if index not in todo:  # a frame an earlier run wrote, coloured again only to lead into the next
-                return None
-            return str(sink.write(index, self.finish.apply(color, lineart, strokes)))
+                return []
+            return [str(sink.write(index, self.finish.apply(color, lineart, strokes)))]
 
         def collect(future: Future) -> None:
             nonlocal finished
-            path = future.result()
-            if path is None:
-                return
-            written.append(path)
-            finished += 1
-            if progress:
-                progress("colorize", finished, total)
+            for path in future.result():
+                written.append(path)
+                finished += 1
+                if progress:
+                    progress("colorize", finished, total)
 
         # frames are read ahead in one thread and finished and written behind in another (in order, which a
         # video and the stabilizer need), so the network is rarely idle
@@ -303,6 +312,7 @@ class Colorizer:
                     pending.append(writer.submit(finish_and_write, item.key, color, lineart, strokes))
                 while pending and (pending[0].done() or len(pending) > 2 * batch):
                     collect(pending.pop(0))
+            pending.append(writer.submit(flush))  # the last shot's last frames
             for future in pending:
                 collect(future)
         sink.close()
@@ -348,8 +358,9 @@ def _unit_image(image: np.ndarray) -> np.ndarray:
     return image.astype(np.float32)
 
 
-def _warm_up(plan: Plan, todo: set[int], lead_in: int = LEAD_IN) -> set[int]:
-    """Frames not to write that lead, within their shot, into a frame to do: up to `lead_in` frames before it.
+def _warm_up(plan: Plan, todo: set[int], lead_in: int = LEAD_IN, lead_out: int = WINDOW) -> set[int]:
+    """Frames not to write around a frame to do, within its shot: up to `lead_in` frames before it and `lead_out`
+    after it.
 
     A resumed run (or a --frames selection) colours them without writing, so the stabilizer reaches each frame
     to do in the state an uninterrupted run would have (to rounding: see temporal.LEAD_IN): the output does not
@@ -358,7 +369,7 @@ def _warm_up(plan: Plan, todo: set[int], lead_in: int = LEAD_IN) -> set[int]:
     lead: set[int] = set()
     for shot in plan.shots:
         for i in (i for i in shot if i in todo):
-            lead.update(range(max(shot.start, i - lead_in), i))
+            lead.update(range(max(shot.start, i - lead_in), min(shot.stop, i + lead_out + 1)))
     return lead - todo
 
 

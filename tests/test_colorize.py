@@ -11,7 +11,7 @@ from helpers import draw_frame, run_cli, snapshot, stroke_image, write_image
 from alacgan_batch import Colorizer
 from alacgan_batch.errors import InputError
 from alacgan_batch.sequence import read_image
-from alacgan_batch.temporal import LEAD_IN
+from alacgan_batch.temporal import LEAD_IN, WINDOW
 
 
 def test_colorize_writes_every_frame_full_size_with_lines_untouched(frames_dir, tiny_model, tmp_path, capsys):
@@ -263,9 +263,9 @@ def test_selected_frames_come_out_as_in_a_whole_run(engine, frames_dir, tiny_mod
 
 
 def test_frames_late_in_a_long_shot_are_led_into_by_a_bounded_run(tiny_model, tmp_path, monkeypatch):
-    """--frames and --resume colour (without writing) at most LEAD_IN frames before a frame to write, not the whole
-    shot before it, and the frames still come out as a whole run writes them: the stabilizer's memory of a frame
-    fades below rounding within LEAD_IN frames."""
+    """--frames and --resume colour (without writing) at most LEAD_IN frames before a frame to write and WINDOW
+    after it, not the whole shot before it, and the frames still come out as a whole run writes them: the
+    stabilizer's memory of a frame fades below rounding within LEAD_IN frames, and its median looks WINDOW ahead."""
     frames = LEAD_IN + 9
     for i in range(1, frames + 1):  # a rectangle sliding right a pixel every 4 frames beside a circle
         write_image(tmp_path / "lineart" / f"shot.{i:04d}.png", draw_frame((72, 100), shift=i // 4))
@@ -274,21 +274,24 @@ def test_frames_late_in_a_long_shot_are_led_into_by_a_bounded_run(tiny_model, tm
     infer, coloured = colorizer._infer, []
     monkeypatch.setattr(colorizer, "_infer", lambda items: coloured.extend(i.key for i in items) or infer(items))
 
-    def run(output: str, **options) -> list[np.ndarray]:
+    def run(output: str, names: range, **options) -> list[np.ndarray]:
         coloured.clear()
         colorizer.colorize_sequence(tmp_path / "lineart", [tmp_path / "hints"], tmp_path / output, **options)
-        return [read_image(tmp_path / output / f"shot.{i:04d}.png") for i in range(frames - 2, frames + 1)]
+        return [read_image(tmp_path / output / f"shot.{i:04d}.png") for i in names]
 
-    whole = run("whole")
+    last, middle = range(frames - 2, frames + 1), range(LEAD_IN + 2, LEAD_IN + 4)
+    whole = run("whole", range(1, frames + 1))
     assert coloured == list(range(frames))
-    last_three = list(range(frames - 3 - LEAD_IN, frames))  # the shot's first frames are not coloured again
-    for output, options in (("part", {"frames": f"{frames - 2}-{frames}"}), ("whole", {"resume": True})):
+    for output, names, options in (("part", last, {"frames": f"{frames - 2}-{frames}"}),
+                                   ("middle", middle, {"frames": f"{middle[0]}-{middle[-1]}"}),
+                                   ("whole", last, {"resume": True})):
         if options.get("resume"):
-            for i in range(frames - 2, frames + 1):
+            for i in names:
                 (tmp_path / "whole" / f"shot.{i:04d}.png").unlink()
-        part = run(output, **options)
-        assert coloured == last_three, output
-        for a, b in zip(part, whole, strict=True):
+        part = run(output, names, **options)
+        # the shot's first frames are not coloured again, nor more than WINDOW frames after the last one to write
+        assert coloured == list(range(max(0, names[0] - 1 - LEAD_IN), min(frames, names[-1] + WINDOW))), output
+        for a, b in zip(part, [whole[i - 1] for i in names], strict=True):
             assert np.abs(a - b).max() <= 1 / 255 + 1e-6, output
 
 

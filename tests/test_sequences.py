@@ -77,17 +77,23 @@ def test_the_plan_reports_reading_and_propagation_as_two_phases(tmp_path):
 
 
 def test_the_stabilizer_starts_afresh_at_a_cut(tmp_path):
-    # two shots in one folder: the first frame after the cut owes nothing to the shot before it
+    # two shots in one folder: each comes out as it does alone, its colours held neither from the shot before the
+    # cut nor (the stabilizer looks WINDOW frames ahead) from the shot after it
     for n, seed in enumerate((1_100_000_004, 1_100_000_007)):
         shot = synth.make_shot(seed, n_frames=4, size=(256, 256), keyframes=(0, -1), occlusion=False)
-        synth.write_shot(shot, tmp_path, start=1 + 4 * n)
-    outputs = {}
-    for stabilize in (True, False):
-        out = tmp_path / f"out-{stabilize}"
+        synth.write_shot(shot, tmp_path / "both", start=1 + 4 * n)
+        synth.write_shot(shot, tmp_path / f"alone{n}", start=1 + 4 * n)
+
+    def run(folder: str, stabilize: bool = True) -> list[np.ndarray]:
+        out = tmp_path / f"{folder}-{stabilize}"
         summary = Colorizer(short_side=0, device="cpu", stabilize=stabilize, detect_cuts=True).colorize_sequence(
-            tmp_path / "lineart", [tmp_path / "hints"], out)
-        assert summary.shots == 2
-        outputs[stabilize] = [read_image(out / f"shot.{i:04d}.png") for i in range(1, 9)]
-    held, raw = outputs[True], outputs[False]
-    assert np.array_equal(held[0], raw[0]) and np.array_equal(held[4], raw[4])  # each shot's first frame
-    assert not np.array_equal(held[5], raw[5])  # ... and after it the stabilizer is at work again
+            tmp_path / folder / "lineart", [tmp_path / folder / "hints"], out)
+        assert summary.shots == (2 if folder == "both" else 1)
+        return [read_image(path) for path in sorted(out.glob("shot.*.png"))]
+
+    held = run("both")
+    assert len(held) == 8
+    for mine, alone in zip(held, run("alone0") + run("alone1"), strict=True):
+        assert np.array_equal(mine, alone)
+    raw = run("both", stabilize=False)
+    assert not np.array_equal(held[5], raw[5])  # the stabilizer is at work in each shot
