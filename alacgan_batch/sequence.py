@@ -141,16 +141,18 @@ def _discover_paths(source: Path, wanted: set[int] | None) -> tuple[list[FrameRe
             raise InputError(f"no frames in {source}: expected PNG, JPEG or TIFF images")
     paths.sort(key=lambda p: (frame_number(p.name) is None, frame_number(p.name) or 0, _natural_key(p.name)))
     _check_one_sequence(source, paths)
-    pattern = None
+    pattern, missing = None, []
     if wanted is not None:
         # explicit selection: by number, whatever the names look like
         paths = [p for p in paths if frame_number(p.name) in wanted]
         missing = sorted(wanted - {frame_number(p.name) for p in paths})
-    else:
-        missing, sequence = _folder_holes(paths) if source.is_dir() else ([], None)
-        pattern = str(source / sequence) if sequence else None
-        if source.is_dir() and sequence is None:
-            _refuse_strays(source, paths)
+    elif source.is_dir():
+        found = frame_sequences(paths)
+        _refuse_strays(source, paths, found)
+        if found:  # the folder is one zero-padded sequence: first..last frame on disk is the range to check
+            present = {frame_number(p.name) for p in paths}
+            missing = sorted(set(range(min(present), max(present) + 1)) - present)
+            pattern = str(source / found[0][1]) if _pattern_can_name(found[0][1]) else None
     return [FrameRef(p, frame_number(p.name), i) for i, p in enumerate(paths)], missing, pattern
 
 
@@ -196,13 +198,12 @@ def sequence_in_folder(paths: list[Path]) -> tuple[list[Path], str] | None:
     return found[0] if len(found) == 1 else None
 
 
-def _refuse_strays(source: Path, paths: list[Path]) -> None:
+def _refuse_strays(source: Path, paths: list[Path], found: list[tuple[list[Path], str]]) -> None:
     """An image beside a zero-padded frame sequence that is not one of its frames (a reference sheet, a thumbnail,
     `model_v12.png`) would be coloured as one of the shot's frames, strokes carried into it, and the sequence's
     holes unchecked; two sequences (`bg.####`, `fg.####`) would be interleaved into one shot. Both are refused,
     naming the pattern to give. Folders of loosely named drawings (a2, a10, b) hold no such sequence and are
-    coloured as they are."""
-    found = frame_sequences(paths)
+    coloured as they are. `found`: the folder's frame_sequences."""
     if len(found) > 1:
         patterns = ", ".join(pattern for _, pattern in found)
         raise InputError(f"{source} holds {len(found)} frame sequences ({patterns}): give the pattern of the one "
@@ -211,8 +212,14 @@ def _refuse_strays(source: Path, paths: list[Path]) -> None:
         frames, pattern = found[0]
         stray = next(p for p in paths if p not in set(frames))
         what = "has no frame number" if frame_number(stray.name) is None else "is not a frame of its name"
-        raise InputError(f"{stray.name} in {source} {what}, beside the frame sequence {pattern}: move it out, or "
-                         f"give the pattern '{source / pattern}'")
+        choose = f", or give the pattern '{source / pattern}'" if _pattern_can_name(pattern) else ""
+        raise InputError(f"{stray.name} in {source} {what}, beside the frame sequence {pattern}: move it out{choose}")
+
+
+def _pattern_can_name(pattern: str) -> bool:
+    """Can a pattern argument name these frames? Only with the number last before the extension (shot.####.png,
+    not shot_####_color.png): a sequence's frames may carry text after it, a pattern may not."""
+    return Path(pattern).stem.endswith("#")
 
 
 def _padded(digits: list[str]) -> bool:
@@ -220,25 +227,6 @@ def _padded(digits: list[str]) -> bool:
     no leading zero; unpadded names (f1, f9, f10) are numbered files, not a fixed-width frame sequence."""
     width = min(len(d) for d in digits)
     return width > 1 and all(len(d) == width or not d.startswith("0") for d in digits)
-
-
-def _folder_holes(paths: list[Path]) -> tuple[list[int], str | None]:
-    """Holes in a folder that holds exactly one zero-padded numbered sequence, and its pattern."""
-    sequences = list(fileseq.FileSequence.findSequencesInList([p.name for p in paths]))
-    if len(sequences) != 1 or sequences[0].frameSet() is None:
-        return [], None  # several name patterns (or unnumbered files): no single range to check
-    sequence = sequences[0]
-    numbers = [frame_number(p.name) for p in paths]
-    if None in numbers:
-        return [], None
-    digits = [_NUMBER.search(p.stem).group(1) for p in paths]
-    if not _padded(digits):
-        return [], None
-    width = min(len(d) for d in digits)
-    present = set(numbers)
-    missing = sorted(set(range(min(present), max(present) + 1)) - present)
-    pattern = f"{sequence.basename()}{'#' * width}{sequence.extension()}"
-    return missing, pattern
 
 
 def _discover_pattern(text: str, wanted: set[int] | None) -> tuple[list[FrameRef], list[int]]:

@@ -150,6 +150,15 @@ def test_folder_with_a_hole_in_one_padded_sequence_is_reported(tmp_path):
     with pytest.raises(InputError, match=r"give the pattern '.*up/shot\.####\.PNG'"):
         discover_frames(tmp_path / "up")
     assert numbers(discover_frames(tmp_path / "up" / "shot.####.PNG")) == [1, 2]
+    # frames with text after the number are a sequence (holes checked, strays refused), but no pattern argument
+    # can name them: none is offered, and a missing frame is reported in the folder
+    for n in (1, 2, 4):
+        write_image(tmp_path / "tail" / f"shot_{n:04d}_color.png", BLANK)
+    with pytest.raises(InputError, match=r"^missing frame 3 in .*tail$"):
+        discover_frames(tmp_path / "tail")
+    write_image(tmp_path / "tail" / "ref.png", BLANK)
+    with pytest.raises(InputError, match=r"ref\.png .* beside the frame sequence shot_####_color\.png: move it out$"):
+        discover_frames(tmp_path / "tail")
 
 
 def test_folder_discovery_and_natural_order_unchanged(tmp_path, frames_dir):
