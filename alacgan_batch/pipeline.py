@@ -166,7 +166,7 @@ class Colorizer:
             "i2v_digest": file_digest(files.i2v) if uses_i2v else None,
             "short_side": self.short_side,
             "propagate": self.plan_options.propagate,
-            "stabilize": self.stabilize,
+            "stabilize": Stabilizer().describe() if self.stabilize else False,
             "finish": self.finish.describe(),
             # hints by name and content too: an edited hint must not be resumed into, a moved one may
             "hints": {plan.frames[i].label: f"{p.name} {file_digest(p)}" for i, p in sorted(plan.keyframes.items())},
@@ -265,6 +265,7 @@ class Colorizer:
         run = todo | _warm_up(plan, todo) if stabilizer else todo
         shot_starts = {shot.start for shot in plan.shots}
         previous = -2
+        failed = False
 
         def items() -> Iterator[WorkItem]:
             for ref, lineart in _prefetched(source, run, ahead=2 * batch):
@@ -280,9 +281,9 @@ class Colorizer:
             if stabilizer is None or color is None:
                 return [*flush(), *write(index, color, lineart, strokes)]
             done = flush() if index in shot_starts or index != previous + 1 else []
-            previous = index
             waiting[index] = (lineart, strokes)
-            finished = stabilizer.push(index, color, coverage_at(lineart, color.shape[:2]))
+            finished = stabilizer.push(index, color, coverage_at(lineart, color.shape[:2]), index in plan.keyframes)
+            previous = index
             return [*done, *(path for i, c in finished for path in write(i, c, *waiting.pop(i)))]
 
         def flush() -> list[str]:
@@ -293,6 +294,18 @@ class Colorizer:
             if index not in todo:  # a frame an earlier run wrote, coloured again only to lead into the next
                 return []
             return [str(sink.write(index, self.finish.apply(color, lineart, strokes)))]
+
+        def unless_failed(step: Callable[..., list[str]], *args) -> list[str]:
+            """A writer-thread step, skipped once one has failed: the frames after a failure would be finished by
+            a stabilizer that missed a frame, and written as done (the run stops with the error anyway)."""
+            nonlocal failed
+            if failed:
+                return []
+            try:
+                return step(*args)
+            except BaseException:
+                failed = True
+                raise
 
         def collect(future: Future) -> None:
             nonlocal finished
@@ -309,10 +322,10 @@ class Colorizer:
             for chunk in batch_items(items(), batch):
                 for item, color in zip(chunk, self._infer(chunk), strict=True):
                     lineart, strokes = frames_in_flight.pop(item.key)
-                    pending.append(writer.submit(finish_and_write, item.key, color, lineart, strokes))
+                    pending.append(writer.submit(unless_failed, finish_and_write, item.key, color, lineart, strokes))
                 while pending and (pending[0].done() or len(pending) > 2 * batch):
                     collect(pending.pop(0))
-            pending.append(writer.submit(flush))  # the last shot's last frames
+            pending.append(writer.submit(unless_failed, flush))  # the last shot's last frames
             for future in pending:
                 collect(future)
         sink.close()

@@ -5,8 +5,11 @@ strokes do not change (6.9 dE of flicker on held-out 12-frame shots, benchmarks/
 jumps for a frame or two where propagation lost a region's strokes beside an occluder. The stabilizer follows
 each region through the frames around it (the line-art flow and region tracking of hint propagation) and:
 
-1. takes the median of the region's network colour over the WINDOW frames before and after it, so a jump that
-   lasts one or two frames is dropped, while a change that lasts is kept from the frame it starts;
+1. takes the median of the region's network colour over the WINDOW frames before and after it (the medoid: the
+   colour closest to the others, so always one the region had), so a jump that lasts one or two frames is
+   dropped, while a change that lasts is kept from the frame it starts. Where the region is followed through
+   fewer frames on one side (a shot's first or last frames, a track that breaks) the window is one-sided, and a
+   two-frame jump there can be the majority. Keyframes keep their own colours: they follow the artist's strokes;
 2. moves that colour towards the colour the region was given in the frame before: an exponential moving average
    per tracked region. A jump of the median colour bigger than MAX_BLEND_DELTA_E from one frame to the next is
    taken as meant (a new hint colour, a region that is really another part) and left alone.
@@ -46,12 +49,13 @@ FLOW_SHORT_SIDE = 256  # following whole regions needs no finer flow; the cost g
 @dataclass
 class _Frame:
     key: Hashable
-    color: np.ndarray  # the network's working-size colour, HxWx3 float [0, 1]
+    color: np.ndarray | None  # the network's working-size colour, HxWx3 float [0, 1]; None once finished
     coverage: np.ndarray
     labels: np.ndarray
     medians: np.ndarray  # (regions, 3) float the network's own region colours; NaN where a region has no pixels
     counts: np.ndarray  # pixels per region
     origin: np.ndarray  # per region: the region of the frame before it comes from, -1 none (or no frame before)
+    anchor: bool  # a keyframe: its own colours are not replaced by the window's median
     successor: np.ndarray | None = None  # per region: the largest region of the next frame that comes from it
     window_medians: np.ndarray | None = None  # (regions, 3): median over the window (set when finished)
     colors: np.ndarray | None = None  # (regions, 3): the colours given (set when finished)
@@ -90,8 +94,17 @@ class Stabilizer:
         self._frames: list[_Frame] = []  # the last finished frames the window needs, then the ones waiting
         self._waiting = 0
 
-    def push(self, key: Hashable, color: np.ndarray, coverage: np.ndarray) -> list[tuple[Hashable, np.ndarray]]:
-        """Add the next frame of the shot -> the frames finished by it, (key, stabilized colour), in order."""
+    def describe(self) -> dict:
+        """What decides its colours, for a run's manifest: frames made by another stabilizer must not be resumed."""
+        return {"window": self.window, "blend": self.blend, "max_delta_e": self.max_delta_e, "median": "medoid",
+                "keyframes": "own colours"}
+
+    def push(self, key: Hashable, color: np.ndarray, coverage: np.ndarray,
+             anchor: bool = False) -> list[tuple[Hashable, np.ndarray]]:
+        """Add the next frame of the shot -> the frames finished by it, (key, stabilized colour), in order.
+
+        `anchor`: a keyframe, whose network colours follow the artist's own strokes: the window's median does
+        not replace them (the blend with the frame before still applies)."""
         if color.ndim != 3 or color.shape[2] != 3 or color.shape[:2] != coverage.shape:
             raise InputError(f"colour {color.shape} and line coverage {coverage.shape} do not match")
         done = self.flush() if self._frames and self._frames[-1].coverage.shape != coverage.shape else []
@@ -105,7 +118,7 @@ class Stabilizer:
             flow_fwd, flow_bwd = line_flow_pair(before.coverage, coverage, FLOW_SHORT_SIDE)
             origin = track_regions(labels, before.labels, flow_bwd, flow_fwd)
             before.successor = _successors(origin, counts, len(before.counts))
-        self._frames.append(_Frame(key, color, coverage, labels, medians, counts, origin))
+        self._frames.append(_Frame(key, color, coverage, labels, medians, counts, origin, anchor))
         self._waiting += 1
         while self._waiting > self.window:
             done.append(self._finish_next())
@@ -120,7 +133,8 @@ class Stabilizer:
     def _finish_next(self) -> tuple[Hashable, np.ndarray]:
         position = len(self._frames) - self._waiting
         frame = self._frames[position]
-        frame.window_medians = self._window_median(position)
+        # a keyframe keeps its own colours (they follow the artist's strokes); the frames around it use them
+        frame.window_medians = frame.medians.copy() if frame.anchor else self._window_median(position)
         targets = frame.window_medians.copy()
         if position > 0:
             before = self._frames[position - 1]
@@ -141,11 +155,14 @@ class Stabilizer:
         shift = np.nan_to_num(targets - frame.medians) / 255.0
         # line pixels move with their nearest region, so colour under a line does not show a seam
         color = np.clip(frame.color + shift[assign_lines(frame.labels)].astype(np.float32), 0.0, 1.0)
-        return frame.key, color.astype(frame.color.dtype)
+        color, frame.color = color.astype(frame.color.dtype), None  # kept on for its window only by its regions
+        return frame.key, color
 
     def _window_median(self, position: int) -> np.ndarray:
-        """Per region of the frame at `position`: the median of its network colour over the frames around it,
-        following it back by `origin` and on by `successor`; its own colour where it is seen in fewer than 3."""
+        """Per region of the frame at `position`: the median of its network colour over the frames around it (up
+        to WINDOW each side, followed back by `origin` and on by `successor`) when it is followed through 2 of
+        them or more; else its own. The median of colours is the medoid, the one closest to the others (CIE76,
+        summed), so it is a colour the region had; ties keep the frame's own."""
         frame = self._frames[position]
         regions = np.arange(len(frame.counts))
         seen = [frame.medians]
@@ -158,9 +175,13 @@ class Stabilizer:
                     break
                 follow = np.where(follow >= 0, link[np.maximum(follow, 0)], -1)
                 seen.append(np.where((follow >= 0)[:, None], self._frames[at].medians[np.maximum(follow, 0)], np.nan))
-        seen = np.stack(seen)
-        enough = (~np.isnan(seen[..., 0])).sum(axis=0) >= 3
+        candidates = np.stack(seen)  # (frames, regions, 3), NaN where the region was not followed there
+        inside = ~np.isnan(candidates[..., 0])
+        some = np.flatnonzero(inside.sum(axis=0) >= 3)
         out = frame.medians.copy()
-        if enough.any():
-            out[enough] = np.nanmedian(seen[:, enough], axis=0)
+        if len(some):
+            colors, inside = np.nan_to_num(candidates[:, some]), inside[:, some]
+            distance = delta_e(colors[:, None], colors[None, :])  # (frames, frames, regions)
+            cost = np.where(inside, (distance * inside[None]).sum(axis=1), np.inf)
+            out[some] = colors[np.argmin(cost, axis=0), np.arange(len(some))]
         return out

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers import draw_frame, run_cli, snapshot, stroke_image, write_image
 
-from alacgan_batch import Colorizer
+from alacgan_batch import Colorizer, pipeline
 from alacgan_batch.errors import InputError
 from alacgan_batch.sequence import read_image
 from alacgan_batch.temporal import LEAD_IN, WINDOW
@@ -83,6 +83,16 @@ def test_resume_finishes_an_interrupted_run_and_refuses_changed_settings(frames_
     write_image(hint, stroke_image((72, 100), (30, 40), (0, 255, 0)))
     code, _, stderr = run_cli([*args, "--resume"], capsys)
     assert code == 5 and "hints" in stderr
+
+    # and so are frames another stabilizer made (a manifest of the one before the window: `"stabilize": true`)
+    args = ["colorize", frames_dir, "-o", tmp_path / "held", "--weights", tiny_model]
+    assert run_cli(args, capsys)[0] == 0
+    manifest = tmp_path / "held" / "alacgan-manifest.json"
+    assert json.loads(manifest.read_text())["stabilize"]["window"] == 2
+    manifest.write_text(manifest.read_text().replace('"window": 2', '"window": 1'))
+    (tmp_path / "held" / "shot.0002.png").unlink()
+    code, _, stderr = run_cli([*args, "--resume"], capsys)
+    assert code == 5 and "stabilize" in stderr
 
 
 def test_api_colorize_image_matches_cli_output(frames_dir, tiny_model, tmp_path, capsys):
@@ -293,6 +303,37 @@ def test_frames_late_in_a_long_shot_are_led_into_by_a_bounded_run(tiny_model, tm
         assert coloured == list(range(max(0, names[0] - 1 - LEAD_IN), min(frames, names[-1] + WINDOW))), output
         for a, b in zip(part, [whole[i - 1] for i in names], strict=True):
             assert np.abs(a - b).max() <= 1 / 255 + 1e-6, output
+
+
+def test_a_failure_while_finishing_writes_nothing_after_it_and_a_resume_comes_out_whole(tiny_model, tmp_path,
+                                                                                          monkeypatch):
+    """Frames queued behind a failed frame are not finished (the stabilizer would have missed a frame) nor recorded
+    as done; a resume then writes the shot as a run without the failure does."""
+    for i in range(1, 11):
+        write_image(tmp_path / "lineart" / f"shot.{i:04d}.png", draw_frame((72, 100), shift=i))
+    write_image(tmp_path / "hints" / "shot.0001.png", stroke_image((72, 100), (30, 40), (230, 20, 20)))
+    colorizer = Colorizer(weights=tiny_model, batch_size=4, device="cpu")
+    whole = tmp_path / "whole"
+    colorizer.colorize_sequence(tmp_path / "lineart", [tmp_path / "hints"], whole)
+    push = pipeline.Stabilizer.push
+
+    def failing_push(self, key, *args):
+        if key == 6:
+            raise OSError("disk went away")
+        return push(self, key, *args)
+
+    monkeypatch.setattr(pipeline.Stabilizer, "push", failing_push)
+    out = tmp_path / "out"
+    with pytest.raises(OSError):
+        colorizer.colorize_sequence(tmp_path / "lineart", [tmp_path / "hints"], out)
+    written = sorted(p.name for p in out.glob("shot.*.png"))
+    assert written == [f"shot.{i:04d}.png" for i in range(1, 5)]  # frames 0-3: finished before frame 6 came
+    assert sorted(json.loads((out / "alacgan-manifest.json").read_text())["done"]) == written
+    monkeypatch.setattr(pipeline.Stabilizer, "push", push)
+    colorizer.colorize_sequence(tmp_path / "lineart", [tmp_path / "hints"], out, resume=True)
+    for i in range(1, 11):
+        name = f"shot.{i:04d}.png"
+        assert np.abs(read_image(out / name) - read_image(whole / name)).max() <= 1 / 255 + 1e-6, name
 
 
 def test_a_selection_that_fails_keeps_the_manifest_of_the_frames_around_it(frames_dir, tmp_path, capsys):

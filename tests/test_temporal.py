@@ -78,6 +78,20 @@ def test_a_jump_of_one_or_two_frames_is_dropped_and_a_lasting_change_kept_from_i
         frames = [(_color(i, box, (60, 60, 200)), _drawing(i)) for i, box in enumerate(boxes)]
         got = [_median(out, BOX) for out in _run(frames)]
         assert max(delta_e(g, e) for g, e in zip(got, expected, strict=True)) < 2, (boxes, got)
+    # at a shot's edges the window is one-sided; a keyframe (anchor) keeps its own colour, the frame that a
+    # two-frame jump shares a window with evenly keeps its own, and no frame is a mix of two colours
+    for boxes, expected in (([red, green, green] + [red] * 5, [red, green] + [red] * 6),
+                            ([red] * 5 + [green, green, red], [red] * 6 + [green, red]),
+                            ([red] + [green] * 7, [red] + [green] * 7),
+                            ([red] * 6 + [green] * 2, [red] * 6 + [green] * 2)):
+        stabilize = Stabilizer()
+        done = [out for i, box in enumerate(boxes)
+                for out in stabilize.push(i, _color(i, box, (60, 60, 200)), _drawing(i), anchor=i in (0, 7))]
+        got = [_median(color, BOX) for _, color in done + stabilize.flush()]
+        assert max(delta_e(g, e) for g, e in zip(got, expected, strict=True)) < 2, (boxes, got)
+    # not a keyframe: a jump at the shot's start is the majority of the frames the first one is seen in
+    frames = [(_color(i, box, (60, 60, 200)), _drawing(i)) for i, box in enumerate([red, green, green] + [red] * 5)]
+    assert delta_e(_median(_run(frames)[0], BOX), green) < 2
     # without the window the one-frame jump goes through
     frames = [(_color(i, box, (60, 60, 200)), _drawing(i)) for i, box in enumerate([red] * 3 + [green] + [red] * 3)]
     assert delta_e(_median(_run(frames, Stabilizer(window=0))[3], BOX), green) < 2
