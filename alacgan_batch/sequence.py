@@ -152,7 +152,7 @@ def _discover_paths(source: Path, wanted: set[int] | None) -> tuple[list[FrameRe
         if found:  # the folder is one zero-padded sequence: first..last frame on disk is the range to check
             present = {frame_number(p.name) for p in paths}
             missing = sorted(set(range(min(present), max(present) + 1)) - present)
-            pattern = str(source / found[0][1]) if _pattern_can_name(found[0][1]) else None
+            pattern = str(source / found[0][1]) if _pattern_can_name(*found[0]) else None
     return [FrameRef(p, frame_number(p.name), i) for i, p in enumerate(paths)], missing, pattern
 
 
@@ -212,14 +212,15 @@ def _refuse_strays(source: Path, paths: list[Path], found: list[tuple[list[Path]
         frames, pattern = found[0]
         stray = next(p for p in paths if p not in set(frames))
         what = "has no frame number" if frame_number(stray.name) is None else "is not a frame of its name"
-        choose = f", or give the pattern '{source / pattern}'" if _pattern_can_name(pattern) else ""
+        choose = f", or give the pattern '{source / pattern}'" if _pattern_can_name(frames, pattern) else ""
         raise InputError(f"{stray.name} in {source} {what}, beside the frame sequence {pattern}: move it out{choose}")
 
 
-def _pattern_can_name(pattern: str) -> bool:
-    """Can a pattern argument name these frames? Only with the number last before the extension (shot.####.png,
-    not shot_####_color.png): a sequence's frames may carry text after it, a pattern may not."""
-    return Path(pattern).stem.endswith("#")
+def _pattern_can_name(frames: list[Path], pattern: str) -> bool:
+    """Can a pattern argument name all these frames? Only with the number last before the extension
+    (shot.####.png, not shot_####_color.png: a sequence's frames may carry text after it, a pattern may not) and
+    one spelling of the extension (a pattern's `.PNG` finds no `.png`)."""
+    return Path(pattern).stem.endswith("#") and len({p.suffix for p in frames}) == 1
 
 
 def _padded(digits: list[str]) -> bool:

@@ -159,6 +159,14 @@ def test_folder_with_a_hole_in_one_padded_sequence_is_reported(tmp_path):
     write_image(tmp_path / "tail" / "ref.png", BLANK)
     with pytest.raises(InputError, match=r"ref\.png .* beside the frame sequence shot_####_color\.png: move it out$"):
         discover_frames(tmp_path / "tail")
+    # nor frames whose extension is spelt two ways: a pattern's `.PNG` would find one frame of three
+    write_image(tmp_path / "case" / "shot.0001.PNG", BLANK)
+    for n in (2, 3):
+        write_image(tmp_path / "case" / f"shot.{n:04d}.png", BLANK)
+    assert numbers(discover_frames(tmp_path / "case")) == [1, 2, 3]
+    write_image(tmp_path / "case" / "ref.png", BLANK)
+    with pytest.raises(InputError, match=r"ref\.png .* beside the frame sequence shot\.####\.PNG: move it out$"):
+        discover_frames(tmp_path / "case")
 
 
 def test_folder_discovery_and_natural_order_unchanged(tmp_path, frames_dir):
