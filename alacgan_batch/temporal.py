@@ -9,7 +9,8 @@ each region through the frames around it (the line-art flow and region tracking 
    colour closest to the others, so always one the region had), so a jump that lasts one or two frames is
    dropped, while a change that lasts is kept from the frame it starts. Where the region is followed through
    fewer frames on one side (a shot's first or last frames, a track that breaks) the window is one-sided, and a
-   two-frame jump there can be the majority. Keyframes keep their own colours: they follow the artist's strokes;
+   two-frame jump there can be the majority. A keyframe's colours are not replaced by the window's (they
+   follow the artist's strokes);
 2. moves that colour towards the colour the region was given in the frame before: an exponential moving average
    per tracked region. A jump of the median colour bigger than MAX_BLEND_DELTA_E from one frame to the next is
    taken as meant (a new hint colour, a region that is really another part) and left alone.
@@ -97,14 +98,14 @@ class Stabilizer:
     def describe(self) -> dict:
         """What decides its colours, for a run's manifest: frames made by another stabilizer must not be resumed."""
         return {"window": self.window, "blend": self.blend, "max_delta_e": self.max_delta_e, "median": "medoid",
-                "keyframes": "own colours"}
+                "keyframes": "out of the window"}
 
     def push(self, key: Hashable, color: np.ndarray, coverage: np.ndarray,
              anchor: bool = False) -> list[tuple[Hashable, np.ndarray]]:
         """Add the next frame of the shot -> the frames finished by it, (key, stabilized colour), in order.
 
         `anchor`: a keyframe, whose network colours follow the artist's own strokes: the window's median does
-        not replace them (the blend with the frame before still applies)."""
+        not replace them (the blend with the frame before still applies), and the frames around it use them."""
         if color.ndim != 3 or color.shape[2] != 3 or color.shape[:2] != coverage.shape:
             raise InputError(f"colour {color.shape} and line coverage {coverage.shape} do not match")
         done = self.flush() if self._frames and self._frames[-1].coverage.shape != coverage.shape else []
@@ -133,7 +134,9 @@ class Stabilizer:
     def _finish_next(self) -> tuple[Hashable, np.ndarray]:
         position = len(self._frames) - self._waiting
         frame = self._frames[position]
-        # a keyframe keeps its own colours (they follow the artist's strokes); the frames around it use them
+        # a keyframe's colours are not replaced by the window's (they follow the artist's strokes); they are blended
+        # like any frame's: with propagation the frames before carry the same strokes, so the blend moves them
+        # little, while exempting them put a jump before each keyframe (about 0.3 dE more flicker at 12 frames)
         frame.window_medians = frame.medians.copy() if frame.anchor else self._window_median(position)
         targets = frame.window_medians.copy()
         if position > 0:
