@@ -174,20 +174,21 @@ def frame_sequences(paths: list[Path]) -> list[tuple[list[Path], str]]:
     pattern (`shot.####.png`). Files are of one sequence when their names differ only in the frame number; a
     sequence is zero-padded as `_padded` says. A single file is one only when it is the folder's one numbered
     image and its number starts with a 0 (`shot.0001.png` beside `ref.png`; not `b05.png` among `a1`, `a2`)."""
-    groups: dict[tuple[str, str], list[Path]] = {}
+    groups: dict[tuple[str, str], list[tuple[Path, re.Match]]] = {}
     for path in paths:
         match = _NUMBER.search(path.stem)
         if match:
-            groups.setdefault((path.stem[:match.start()], path.stem[match.end():] + path.suffix.lower()),
-                              []).append(path)
+            key = (path.stem[:match.start()], path.stem[match.end():] + path.suffix.lower())
+            groups.setdefault(key, []).append((path, match))
     found = []
-    for (head, tail), group in groups.items():
-        digits = [_NUMBER.search(p.stem).group(1) for p in group]
+    for (head, _), group in groups.items():
+        digits = [match.group(1) for _, match in group]
         if _padded(digits) and (len(group) > 1 or (len(groups) == 1 and digits[0].startswith("0"))):
-            group.sort(key=lambda p: frame_number(p.name))
+            group.sort(key=lambda item: int(item[1].group(1)))
             # the pattern as the files spell it (`.PNG`): the key's lower-cased extension would match none of them
-            tail = group[0].stem[_NUMBER.search(group[0].stem).end():] + group[0].suffix
-            found.append((group, f"{head}{'#' * min(len(d) for d in digits)}{tail}"))
+            first, match = group[0]
+            tail = first.stem[match.end():] + first.suffix
+            found.append(([path for path, _ in group], f"{head}{'#' * min(len(d) for d in digits)}{tail}"))
     return found
 
 
