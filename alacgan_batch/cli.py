@@ -126,6 +126,9 @@ def colorize(
     = None,
     stabilize: Annotated[bool | None, typer.Option("--stabilize/--no-stabilize", help="Hold each region's network "
                                                    "colour from frame to frame (default on).")] = None,
+    lock_hints: Annotated[bool | None, typer.Option("--lock-hints/--no-lock-hints", help="Network engine: shift "
+                                                    "each region holding strokes to their colour, keeping the "
+                                                    "network's shading (default on).")] = None,
     palette: Annotated[Path | None, typer.Option(help="Model-sheet JSON: snap each region to its nearest colour.")]
     = None,
     background: Annotated[str | None, typer.Option(help="white (default), transparent (background region "
@@ -160,10 +163,10 @@ def colorize(
 ) -> None:
     """Colour a frame sequence; strokes on keyframes guide the colours of the whole shot."""
     settings = {
-        "engine": engine, "propagate": propagate, "flatten": flatten, "stabilize": stabilize, "palette": palette,
-        "background": background, "layers": layers, "on_missing_hints": on_missing_hints, "detect_cuts": cuts,
-        "device": device, "batch_size": batch_size, "precision": precision, "short_side": short_side,
-        "overlay_lines": lines}
+        "engine": engine, "propagate": propagate, "flatten": flatten, "stabilize": stabilize, "lock_hints": lock_hints,
+        "palette": palette, "background": background, "layers": layers, "on_missing_hints": on_missing_hints,
+        "detect_cuts": cuts, "device": device, "batch_size": batch_size, "precision": precision,
+        "short_side": short_side, "overlay_lines": lines}
     run = {"frames": frames, "on_missing_frames": on_missing_frames, "codec": codec, "crf": crf, "fps": fps,
            "resume": resume, "overwrite": overwrite}
     _run_colorize(input, hints, output, weights, i2v, preset, settings, run, as_json)
@@ -192,6 +195,8 @@ def video(
     = None,
     stabilize: Annotated[bool | None, typer.Option("--stabilize/--no-stabilize", help="Hold region colours from "
                                                    "frame to frame (default on).")] = None,
+    lock_hints: Annotated[bool | None, typer.Option("--lock-hints/--no-lock-hints", help="Shift each region "
+                                                    "holding strokes to their colour (default on).")] = None,
     palette: Annotated[Path | None, typer.Option(help="Model-sheet JSON: snap each region to its nearest colour.")]
     = None,
     layers: Annotated[bool | None, typer.Option("--layers/--no-layers", help="Also write line, flat and shading "
@@ -213,10 +218,10 @@ def video(
 ) -> None:
     """Colour a video; `@N` on a hint counts frames from 0. Shot cuts stop hint propagation."""
     settings = {
-        "engine": engine, "propagate": propagate, "flatten": flatten, "stabilize": stabilize, "palette": palette,
-        "background": background, "layers": layers, "on_missing_hints": on_missing_hints, "detect_cuts": cuts,
-        "device": device, "batch_size": batch_size, "precision": precision, "short_side": short_side,
-        "overlay_lines": lines}
+        "engine": engine, "propagate": propagate, "flatten": flatten, "stabilize": stabilize, "lock_hints": lock_hints,
+        "palette": palette, "background": background, "layers": layers, "on_missing_hints": on_missing_hints,
+        "detect_cuts": cuts, "device": device, "batch_size": batch_size, "precision": precision,
+        "short_side": short_side, "overlay_lines": lines}
     run = {"codec": codec, "crf": crf, "resume": resume, "overwrite": overwrite}
     _run_colorize(input, hints, output, weights, i2v, preset, settings, run, as_json)
 

@@ -126,7 +126,7 @@ class Finished:
 
 @dataclass
 class Finish:
-    """How a frame is finished after the network: hint fill, flatten, palette, lines, background, layers."""
+    """How a frame is finished after the network: hint fill or lock, flatten, palette, lines, background, layers."""
 
     overlay_lines: bool = True
     flatten: bool = False
@@ -135,11 +135,13 @@ class Finish:
     background: str = "white"
     layers: bool = False
     fill_hints: bool = False  # flat/hybrid engines: every region holding strokes takes their colour
+    lock_hints: bool = False  # network engine: every region holding strokes is shifted to their colour, shading kept
     gap_close: int = 3
 
     @classmethod
     def create(cls, overlay_lines: bool = True, flatten: bool = False, palette: Path | str | None = None,
-               background: str = "white", layers: bool = False, fill_hints: bool = False) -> Finish:
+               background: str = "white", layers: bool = False, fill_hints: bool = False,
+               lock_hints: bool = False) -> Finish:
         if background not in BACKGROUNDS:
             raise ConfigError(f"unknown background {background!r}: use {', '.join(BACKGROUNDS)}")
         colors = None
@@ -147,7 +149,8 @@ class Finish:
             from .regions import load_palette
 
             colors = load_palette(Path(palette))
-        return cls(overlay_lines, flatten, colors, str(palette) if palette else None, background, layers, fill_hints)
+        return cls(overlay_lines, flatten, colors, str(palette) if palette else None, background, layers, fill_hints,
+                   lock_hints=lock_hints)
 
     def describe(self) -> dict:
         # the palette's colours (a sheet edited between runs must not be resumed into) and its file name, not the
@@ -156,11 +159,11 @@ class Finish:
         name = Path(self.palette_path).name if self.palette_path else None
         return {"overlay_lines": self.overlay_lines, "flatten": self.flatten, "palette": name,
                 "palette_colors": colors, "background": self.background, "layers": self.layers,
-                "fill_hints": self.fill_hints}
+                "fill_hints": self.fill_hints, "lock_hints": self.lock_hints}
 
     @property
     def needs_regions(self) -> bool:
-        return self.flatten or self.palette is not None or self.fill_hints or self.layers or \
+        return self.flatten or self.palette is not None or self.fill_hints or self.lock_hints or self.layers or \
             self.background == "transparent"
 
     def apply(self, color: np.ndarray | None, lineart: LineArt, strokes: np.ndarray | None) -> Finished:
@@ -179,6 +182,8 @@ class Finish:
                 filled = np.zeros(size, bool)
             if color is None:  # flat engine: regions without hints stay empty (transparent)
                 unfilled = (labels > 0) & ~filled
+        if self.lock_hints and color is not None and strokes is not None:
+            full = regions.lock_to_strokes(full, labels, resize(strokes, size, nearest=True))
         if self.flatten:
             full = regions.flatten(full, labels)
         if self.palette is not None:

@@ -82,7 +82,7 @@ class Colorizer:
                  short_side: int | None = None, overlay_lines: bool = True, engine: str = "network",
                  propagate: bool = True, flatten: bool = False, palette: Path | str | None = None,
                  background: str = "white", layers: bool = False, detect_cuts: bool | None = None,
-                 on_missing_hints: str = "auto", stabilize: bool = True) -> None:
+                 on_missing_hints: str = "auto", stabilize: bool = True, lock_hints: bool = True) -> None:
         if engine not in ENGINES:
             raise ConfigError(f"unknown engine {engine!r}: use {', '.join(ENGINES)}")
         self.engine_name = engine
@@ -107,7 +107,8 @@ class Colorizer:
         self.short_side = short_side or None  # 0: the frames' own size
         self.plan_options = PlanOptions(short_side, propagate, detect_cuts, on_missing_hints)
         self.finish = Finish.create(overlay_lines=overlay_lines, flatten=flatten, palette=palette,
-                                    background=background, layers=layers, fill_hints=engine != "network")
+                                    background=background, layers=layers, fill_hints=engine != "network",
+                                    lock_hints=lock_hints and engine == "network")
         # sequences only: the network's region colours held from frame to frame (the flat engine has no drift)
         self.stabilize = stabilize and self.engine is not None
 

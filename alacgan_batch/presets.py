@@ -11,7 +11,7 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "presets"
 # key -> the TOML type its value must have; the Colorizer checks the values themselves (engine names, ...)
 PRESET_TYPES: dict[str, type] = {
     "short_side": int, "batch_size": int, "precision": str, "overlay_lines": bool, "device": str, "engine": str,
-    "propagate": bool, "flatten": bool, "stabilize": bool, "background": str, "layers": bool,
+    "propagate": bool, "flatten": bool, "stabilize": bool, "lock_hints": bool, "background": str, "layers": bool,
     "on_missing_hints": str,
 }
 PRESET_KEYS = set(PRESET_TYPES)

@@ -200,6 +200,24 @@ def flatten(color: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return out
 
 
+def lock_to_strokes(color: np.ndarray, labels: np.ndarray, hint_rgba: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8: every region holding strokes shifted so that its median is its strokes' colour.
+
+    The colour is region_stroke_colors' (the most common stroke colour in the region). Every pixel of the region,
+    and the line pixels nearest to it, move by the same amount, so the network's shading inside it is kept; the
+    median is the one flatten paints, so flattening afterwards gives exactly the strokes' colour. Regions
+    without strokes keep their colour.
+    """
+    color, labels = _check_pair(color, labels)
+    stroke_color, stroked = region_stroke_colors(labels, hint_rgba)
+    if not stroked.any():
+        return color.copy()
+    medians, _ = region_medians(color, labels)
+    shift = np.where(stroked[:, None], stroke_color.astype(np.int16) - medians.astype(np.int16), 0)
+    # clipping is monotonic, so each channel's median still lands exactly on the stroke colour
+    return np.clip(color.astype(np.int16) + shift[assign_lines(labels)], 0, 255).astype(np.uint8)
+
+
 def _parse_color(name: str, value: object, path: Path) -> tuple[int, int, int]:
     if isinstance(value, str):
         text = value.strip().lstrip("#")

@@ -71,7 +71,8 @@ def time_spread_512(repeats: int = 3) -> float:
 
 
 def run(weights: Path, shots: int, size: int, frames: int = 2) -> dict:
-    colorizer = Colorizer(weights=weights, device="cpu", short_side=0, overlay_lines=False)
+    # the model alone: hinted regions are not shifted to their strokes' colour afterwards (--no-lock-hints)
+    colorizer = Colorizer(weights=weights, device="cpu", short_side=0, overlay_lines=False, lock_hints=False)
     rows = []
     for n in range(shots):
         seed = BENCH_SEED_BASE + n

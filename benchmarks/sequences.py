@@ -11,13 +11,15 @@ frames (metrics.py, CIE76 deltaE, paper pixels only):
 - flicker by area: the same, each region weighted by its area (what a viewer sees more of);
 - seconds per frame for the whole pipeline (plan + colour + write).
 
-    python benchmarks/sequences.py [--engines flat,network,network+nostabilize,network+flatten,hybrid]
+    python benchmarks/sequences.py [--engines flat,network,network+nolock,network+flatten,hybrid]
         [--shots 16] [--frames 12,24] [--first-seed 1100000000]
 
 --first-seed picks another set of held-out shots (the README also quotes 1200000100).
 
 An engine name may carry options after "+": "network+flatten" (--flatten), "network+nostabilize"
-(--no-stabilize: the network's colours as they come, frame by frame).
+(--no-stabilize: the network's colours as they come, frame by frame), "network+nolock" (--no-lock-hints:
+hinted regions keep the network's colour instead of being shifted to their strokes'); several combine, as in
+"network+nolock+nostabilize".
 """
 
 from __future__ import annotations
@@ -80,11 +82,11 @@ def run(engine: str, shots: int, frames: int, size: int, weights: Path | None = 
         first_seed: int = SEQ_SEED_BASE) -> dict:
     # short_side 0: score at the shots' own size (the synth shots are drawn at the training scale)
     name, *extras = engine.split("+")
-    unknown = set(extras) - {"flatten", "nostabilize"}
+    unknown = set(extras) - {"flatten", "nostabilize", "nolock"}
     if unknown:
         raise SystemExit(f"unknown engine option(s) {', '.join(sorted(unknown))} in {engine!r}")
     colorizer = Colorizer(weights=weights, engine=name, short_side=0, device="cpu", flatten="flatten" in extras,
-                          stabilize="nostabilize" not in extras)
+                          stabilize="nostabilize" not in extras, lock_hints="nolock" not in extras)
     rows = [score_shot(colorizer, first_seed + n, frames, size) for n in range(shots)]
     keys = ("region_accuracy", "propagation_accuracy", "flicker", "flicker_by_area", "seconds_per_frame")
     return {"engine": engine, "shots": shots, "frames": frames, "size": size,
@@ -93,7 +95,7 @@ def run(engine: str, shots: int, frames: int, size: int, weights: Path | None = 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--engines", default="flat,network,network+nostabilize,network+flatten,hybrid")
+    parser.add_argument("--engines", default="flat,network,network+nolock,network+flatten,hybrid")
     parser.add_argument("--shots", type=int, default=16)
     parser.add_argument("--frames", default="12,24")
     parser.add_argument("--size", type=int, default=256)

@@ -175,6 +175,10 @@ def test_the_api_takes_presets_as_the_cli_does_and_final_keeps_the_models_own_si
     assert trained == 256  # the bundled model's: final must not run it at the paper's 512
     assert (final.engine_name, final.short_side) == ("hybrid", trained)
     assert Colorizer.from_preset("draft", device="cpu").short_side == 256
+    # hinted regions are held to their strokes' colour by default; the paper preset keeps the network's own
+    assert Colorizer(device="cpu").finish.lock_hints
+    assert not Colorizer.from_preset("paper", device="cpu").finish.lock_hints
+    assert not final.finish.lock_hints  # hybrid fills hinted regions flat: nothing to shift
     assert Colorizer.from_preset("final", engine="flat", short_side=None).engine_name == "flat"  # None: unset
     summary = colorize_sequence(frames_dir, output=tmp_path / "api", preset="flat")
     code, stdout, _ = run_cli(["colorize", frames_dir, "-o", tmp_path / "cli", "--preset", "flat", "--json"], capsys)
@@ -194,7 +198,9 @@ def test_bundled_model_puts_hint_colours_where_the_hints_are(tmp_path, capsys):
     write_image(tmp_path / "hints" / "f.0001.png", strokes)
     results = {}
     for name, hint_args in (("hinted", ["--hints", tmp_path / "hints"]), ("plain", [])):
-        code, _, stderr = run_cli(["colorize", tmp_path / "in", "-o", tmp_path / name, *hint_args], capsys)
+        # the model's own colours: not shifted to the strokes' afterwards (the next test covers that)
+        code, _, stderr = run_cli(["colorize", tmp_path / "in", "-o", tmp_path / name, "--no-lock-hints",
+                                   *hint_args], capsys)
         assert code == 0 and "bundled model" in stderr, stderr
         results[name] = cv2.cvtColor(cv2.imread(str(tmp_path / name / "f.0001.png")), cv2.COLOR_BGR2RGB)
     on_strokes = strokes[..., 3] > 0
@@ -207,6 +213,34 @@ def test_bundled_model_puts_hint_colours_where_the_hints_are(tmp_path, capsys):
     # the shipped model spreads strokes over their regions (hint_spread): the whole hinted area follows them,
     # the background included (stage 2 of the model, without the spread, scored 0.16 on this frame)
     assert hinted_share >= 0.85
+
+
+def test_hinted_regions_take_their_strokes_colour_unless_lock_hints_is_off(tmp_path, capsys):
+    from alacgan_batch import synth
+    from alacgan_batch.regions import region_medians, region_stroke_colors, segment_regions
+    from alacgan_batch.sequence import read_lineart
+
+    frame = synth.make_frame(1_100_000_007, size=(256, 256))
+    strokes = synth.draw_hint_strokes(frame, np.random.default_rng(3))
+    write_image(tmp_path / "in" / "f.0001.png", frame.lineart)
+    write_image(tmp_path / "hints" / "f.0001.png", strokes)
+    labels = segment_regions(read_lineart(tmp_path / "in" / "f.0001.png").coverage)
+    stroke_color, stroked = region_stroke_colors(labels, strokes)
+    stroked &= np.bincount(labels.ravel(), minlength=len(stroked)) >= 50
+    assert stroked.sum() >= 5
+    errors = {}
+    for name, lock in (("locked", "--lock-hints"), ("network", "--no-lock-hints")):
+        # --no-lines: the colour as finished, before the line art darkens the pixels along the lines
+        code, stdout, stderr = run_cli(["colorize", tmp_path / "in", "--hints", tmp_path / "hints", "-o",
+                                        tmp_path / name, "--no-lines", lock, "--json"], capsys)
+        assert code == 0, stderr
+        manifest = json.loads((tmp_path / name / "alacgan-manifest.json").read_text())
+        assert manifest["finish"]["lock_hints"] == (name == "locked")
+        output = np.round(read_image(tmp_path / name / "f.0001.png")[..., :3] * 255).astype(np.uint8)
+        medians, _ = region_medians(output, labels)
+        errors[name] = np.abs(medians[stroked].astype(int) - stroke_color[stroked].astype(int)).max(axis=1)
+    assert (errors["locked"] == 0).all()
+    assert (errors["network"] > 2).mean() >= 0.5  # the network alone comes near the strokes' colour, not onto it
 
 
 def test_api_colorize_image_takes_uint16_and_unit_floats_and_refuses_arrays_it_would_misread(frames_dir, tmp_path):

@@ -14,6 +14,7 @@ from alacgan_batch.regions import (
     assign_lines,
     flatten,
     load_palette,
+    lock_to_strokes,
     region_fill,
     region_stroke_colors,
     segment_regions,
@@ -168,6 +169,32 @@ def test_flatten_paints_each_region_its_median():
         expected = np.round(np.median(img[labels == r].astype(np.float64), axis=0) + 1e-9)
         assert np.abs(colours[r][0].astype(int) - expected).max() <= 1
     assert np.array_equal(out[labels == 0], img[labels == 0])
+
+
+def test_lock_to_strokes_moves_each_hinted_region_to_its_stroke_colour_and_keeps_its_shading():
+    cov = _two_boxes()
+    labels = segment_regions(cov)
+    left, right, bg = int(labels[65, 40]), int(labels[65, 86]), int(labels[5, 5])
+    img = _noisy_colour_image(labels, {left: (200, 60, 60), right: (60, 60, 200), bg: (240, 240, 240)})
+    shadow = (labels == left) & (np.arange(128)[:, None] > 80)
+    img[shadow] = img[shadow] // 2  # the network's shading: a darker band low in the left box
+    strokes = np.zeros((*labels.shape, 4), np.uint8)
+    strokes[50:54, 30:50] = (150, 110, 90, 255)
+    out = lock_to_strokes(img, labels, strokes)
+    assert out.dtype == np.uint8 and out.shape == img.shape
+    in_left = labels == left
+    assert np.abs(np.median(out[in_left].astype(float), axis=0) - (150, 110, 90)).max() <= 0.5
+    # every pixel moved by the same amount: the shading is still there, as deep as before
+    moved = out[in_left].astype(int) - img[in_left].astype(int)
+    assert (moved == moved[0]).all() and (moved[0] != 0).any()
+    assert np.array_equal(out[labels == right], img[labels == right])  # no strokes: untouched
+    assert np.array_equal(out[labels == bg], img[labels == bg])
+    assert np.unique(flatten(out, labels)[in_left], axis=0).tolist() == [[150, 110, 90]]
+    # a colour so bright that the shift clips: the median is still exactly the stroke colour
+    strokes[50:54, 30:50, :3] = (255, 250, 5)
+    bright = lock_to_strokes(img, labels, strokes)
+    assert np.abs(np.median(bright[in_left].astype(float), axis=0) - (255, 250, 5)).max() <= 0.5
+    assert np.array_equal(lock_to_strokes(img, labels, np.zeros_like(strokes)), img)
 
 
 def test_snap_to_palette_picks_nearest_entry_once_per_region(tmp_path):
