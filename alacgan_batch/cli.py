@@ -86,6 +86,9 @@ def _run_colorize(input: Path, hints: list[str] | None, output: Path | None, wei
     _state["after_interrupt"] = "no video was written (its temp file is removed); run the command again to start " \
         "over" if video_out else "frames written so far are complete; rerun with --resume to continue"
     colorizer = Colorizer.from_preset(preset, weights=weights, i2v=i2v, **settings)
+    if settings.get("lock_hints") and colorizer.engine_name != "network":  # given on purpose, and it does nothing
+        _warn(f"--lock-hints is for the network engine; the {colorizer.engine_name} engine fills hinted regions with "
+              "their strokes' colour flat")
     if colorizer.model_files is not None:
         files, engine = colorizer.model_files, colorizer.engine
         err.print(f"model: {files.weights} ({files.weights_source}); device {engine.device}, "

@@ -157,13 +157,16 @@ class Finish:
         # path it was given by (the same sheet named by an absolute path is the same sheet)
         colors = [f"#{r:02x}{g:02x}{b:02x}" for r, g, b in self.palette] if self.palette is not None else None
         name = Path(self.palette_path).name if self.palette_path else None
-        return {"overlay_lines": self.overlay_lines, "flatten": self.flatten, "palette": name,
-                "palette_colors": colors, "background": self.background, "layers": self.layers,
-                "fill_hints": self.fill_hints, "lock_hints": self.lock_hints}
+        described = {"overlay_lines": self.overlay_lines, "flatten": self.flatten, "palette": name,
+                     "palette_colors": colors, "background": self.background, "layers": self.layers,
+                     "fill_hints": self.fill_hints}
+        if self.lock_hints:  # recorded only when on: a run from before the option existed is a run without it
+            described["lock_hints"] = True
+        return described
 
     @property
     def needs_regions(self) -> bool:
-        return self.flatten or self.palette is not None or self.fill_hints or self.lock_hints or self.layers or \
+        return self.flatten or self.palette is not None or self.fill_hints or self.layers or \
             self.background == "transparent"
 
     def apply(self, color: np.ndarray | None, lineart: LineArt, strokes: np.ndarray | None) -> Finished:
@@ -172,18 +175,22 @@ class Finish:
 
         size = lineart.size
         full = to_full_size(color, size) if color is not None else np.full((*size, 3), 255, np.uint8)
-        labels = regions.segment_regions(lineart.coverage, gap_close=self.gap_close) if self.needs_regions else None
+        lock = self.lock_hints and color is not None and strokes is not None  # a frame without strokes: nothing to lock
+        labels = regions.segment_regions(lineart.coverage, gap_close=self.gap_close) \
+            if self.needs_regions or lock else None
         unfilled = None
+        if strokes is not None and (self.fill_hints or lock):
+            strokes = regions.drop_slips(labels, resize(strokes, size, nearest=True))
         if self.fill_hints:
             if strokes is not None:
-                fill, filled = regions.region_fill(labels, resize(strokes, size, nearest=True))
+                fill, filled = regions.region_fill(labels, strokes)
                 full[filled] = fill[filled]
             else:
                 filled = np.zeros(size, bool)
             if color is None:  # flat engine: regions without hints stay empty (transparent)
                 unfilled = (labels > 0) & ~filled
-        if self.lock_hints and color is not None and strokes is not None:
-            full = regions.lock_to_strokes(full, labels, resize(strokes, size, nearest=True))
+        if lock:
+            full = regions.lock_to_strokes(full, labels, strokes)
         if self.flatten:
             full = regions.flatten(full, labels)
         if self.palette is not None:

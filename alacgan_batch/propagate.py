@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 import cv2
 import numpy as np
 from scipy.ndimage import find_objects
-from skimage.measure import label as label_components
 
 from .errors import InputError
 from .regions import (
     STROKE_ALPHA,
     _check_coverage,
     _rgb_code,
+    _stroke_components,
     _stroke_mask,
     assign_lines,
     region_stroke_colors,
@@ -161,12 +161,6 @@ def _sample_bilinear(field: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndar
     top = field[y0, x0] * (1 - ax) + field[y0, x1] * ax
     bottom = field[y1, x0] * (1 - ax) + field[y1, x1] * ax
     return top * (1 - ay) + bottom * ay
-
-
-def _stroke_components(code: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Strokes = 8-connected runs of one colour -> HxW int32 ids (0 off strokes)."""
-    keyed = np.where(mask, code + 1, 0)
-    return label_components(keyed, background=0, connectivity=2).astype(np.int32, copy=False)
 
 
 def _fill_pinholes(code: np.ndarray, comp: np.ndarray, allowed: np.ndarray) -> None:

@@ -15,11 +15,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 from scipy import ndimage
+from skimage.measure import label as label_components
 from skimage.segmentation import watershed
 
 from .errors import InputError
 
 STROKE_ALPHA = 128  # RGBA hint pixels at least this opaque are strokes (strokes are 255, paper 0)
+SLIP_SHARE = 0.1  # a stroke's pixels in a region that holds less than this share of the stroke slipped over a line
+LOCK_SHARE = 0.75  # a region is locked to its strokes' colour when that colour has this share of its stroke pixels
 
 
 class PaletteError(InputError, ValueError):
@@ -40,6 +43,12 @@ def _rgb_code(rgb: np.ndarray) -> np.ndarray:
     """Pack HxWx3 uint8 colours into one int32 per pixel (0xRRGGBB) so colours compare as integers."""
     rgb = rgb.astype(np.int32)
     return (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+
+
+def _stroke_components(code: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Strokes = 8-connected runs of one colour -> HxW int32 ids (0 off strokes)."""
+    keyed = np.where(mask, code + 1, 0)
+    return label_components(keyed, background=0, connectivity=2).astype(np.int32, copy=False)
 
 
 def _unpack_code(code: np.ndarray) -> np.ndarray:
@@ -203,19 +212,29 @@ def flatten(color: np.ndarray, labels: np.ndarray) -> np.ndarray:
 def lock_to_strokes(color: np.ndarray, labels: np.ndarray, hint_rgba: np.ndarray) -> np.ndarray:
     """HxWx3 uint8: every region holding strokes shifted so that its median is its strokes' colour.
 
-    The colour is region_stroke_colors' (the most common stroke colour in the region). Every pixel of the region,
-    and the line pixels nearest to it, move by the same amount, so the network's shading inside it is kept; the
-    median is the one flatten paints, so flattening afterwards gives exactly the strokes' colour. Regions
-    without strokes keep their colour.
+    Every pixel of the region, and the line pixels nearest to it, move by the same amount, so the network's
+    shading inside it is kept; the median is the one flatten paints, so flattening afterwards gives exactly the
+    strokes' colour. Regions without strokes keep their colour, and so do regions holding strokes of several
+    colours, none of which has LOCK_SHARE of their stroke pixels: the network blends those as the artist drew.
     """
     color, labels = _check_pair(color, labels)
-    stroke_color, stroked = region_stroke_colors(labels, hint_rgba)
+    stroke_color, stroked = region_stroke_colors(labels, hint_rgba, min_share=LOCK_SHARE)
     if not stroked.any():
         return color.copy()
+    target = stroke_color.astype(np.int16)
     medians, _ = region_medians(color, labels)
-    shift = np.where(stroked[:, None], stroke_color.astype(np.int16) - medians.astype(np.int16), 0)
-    # clipping is monotonic, so each channel's median still lands exactly on the stroke colour
-    return np.clip(color.astype(np.int16) + shift[assign_lines(labels)], 0, 255).astype(np.uint8)
+    shift = np.where(stroked[:, None], target - medians.astype(np.int16), 0)
+    nearest = assign_lines(labels)
+    # Where the shift clips (a bright colour on a region split between light and shadow), an even count's median,
+    # the mean of its two middle values, falls short of the target: shift on by what is missing. The median grows
+    # with the shift, never faster, so this closes in without overshooting, halving the gap or better each time.
+    for _ in range(9):
+        out = np.clip(color.astype(np.int16) + shift[nearest], 0, 255).astype(np.uint8)
+        missing = np.where(stroked[:, None], target - region_medians(out, labels)[0].astype(np.int16), 0)
+        if not missing.any():
+            break
+        shift += missing
+    return out
 
 
 def _parse_color(name: str, value: object, path: Path) -> tuple[int, int, int]:
@@ -306,11 +325,13 @@ def stroked_regions(labels: np.ndarray, hint_rgba: np.ndarray) -> np.ndarray:
     return stroked
 
 
-def region_stroke_colors(labels: np.ndarray, hint_rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def region_stroke_colors(labels: np.ndarray, hint_rgba: np.ndarray,
+                         min_share: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Per region: (colour (N+1)x3 uint8, has strokes (N+1,) bool) from the RGBA hint strokes in it.
 
     A region's colour is its strokes' colour (the colour with the most pixels there when several; ties go
-    to the smaller colour value, so the result is deterministic). Label 0 (lines) never has one.
+    to the smaller colour value, so the result is deterministic). With `min_share`, a region whose most
+    common colour has less than that share of its stroke pixels gets none. Label 0 (lines) never has one.
     """
     labels = np.asarray(labels)
     hint_rgba = np.asarray(hint_rgba)
@@ -330,9 +351,39 @@ def region_stroke_colors(labels: np.ndarray, hint_rgba: np.ndarray) -> tuple[np.
         first = np.ones(len(order), bool)
         first[1:] = pair_label[order][1:] != pair_label[order][:-1]
         winners = order[first]
+        if min_share > 0:
+            totals = np.bincount(pair_label, weights=votes)
+            winners = winners[votes[winners] >= min_share * totals[pair_label[winners]]]
         region_color[pair_label[winners]] = _unpack_code(pairs[winners] & 0xFFFFFF)
         has_color[pair_label[winners]] = True
     return region_color, has_color
+
+
+def drop_slips(labels: np.ndarray, hint_rgba: np.ndarray) -> np.ndarray:
+    """RGBA strokes without the pixels that slipped over a line into a region the stroke is not meant for.
+
+    A stroke (8-connected pixels of one colour) that runs a few pixels past a line would otherwise give the region
+    beyond it its colour (hint fill, hint lock). Its pixels in a region holding less than SLIP_SHARE of the
+    stroke's pixels (those in regions) are dropped; a stroke drawn across a line on purpose, with a fair part on
+    each side, counts on both.
+    """
+    labels = np.asarray(labels)
+    hint_rgba = np.asarray(hint_rgba)
+    strokes = _stroke_mask(hint_rgba)
+    inside = strokes & (labels > 0)
+    if not inside.any():
+        return hint_rgba
+    comp = _stroke_components(_rgb_code(hint_rgba[..., :3]), strokes)[inside].astype(np.int64)
+    keys = comp << 32 | labels[inside].astype(np.int64)
+    pairs, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    totals = np.bincount(comp)
+    slipped = (counts / totals[pairs >> 32] < SLIP_SHARE)[inverse.ravel()]
+    if not slipped.any():
+        return hint_rgba
+    out = hint_rgba.copy()
+    ys, xs = np.nonzero(inside)
+    out[ys[slipped], xs[slipped]] = 0
+    return out
 
 
 def region_fill(labels: np.ndarray, hint_rgba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -179,6 +179,12 @@ class FolderSink:
         changed = [k for k in self.settings if previous.get(k) != self.settings[k]
                    and (k in previous or k not in LATER_SETTINGS)] if previous is not None else None
 
+        def named(key: str) -> str:  # "finish.lock_hints", not just "finish": which of a group's settings differs
+            old, new = previous.get(key), self.settings[key]
+            if not (isinstance(old, dict) and isinstance(new, dict)):
+                return key
+            return ", ".join(f"{key}.{k}" for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k))
+
         def made_with_these_settings(indices: set[int]) -> set[int]:
             """Of the frames on disk, those the manifest records as made with its settings (an --overwrite run
             with other settings may not have replaced them all); a manifest without `done` vouches for all."""
@@ -191,7 +197,7 @@ class FolderSink:
             if previous is not None:
                 if changed:
                     raise OutputError(f"--resume: settings differ from the run in {self.folder} "
-                                      f"({', '.join(changed)}); use --overwrite to start again")
+                                      f"({', '.join(named(k) for k in changed)}); use --overwrite to start again")
                 existing = made_with_these_settings(existing)
             elif existing:
                 raise OutputError(f"--resume: {self.folder} has frames but no {MANIFEST_NAME}; use --overwrite")

@@ -235,12 +235,48 @@ def test_hinted_regions_take_their_strokes_colour_unless_lock_hints_is_off(tmp_p
                                         tmp_path / name, "--no-lines", lock, "--json"], capsys)
         assert code == 0, stderr
         manifest = json.loads((tmp_path / name / "alacgan-manifest.json").read_text())
-        assert manifest["finish"]["lock_hints"] == (name == "locked")
+        assert manifest["finish"].get("lock_hints", False) == (name == "locked")
         output = np.round(read_image(tmp_path / name / "f.0001.png")[..., :3] * 255).astype(np.uint8)
         medians, _ = region_medians(output, labels)
         errors[name] = np.abs(medians[stroked].astype(int) - stroke_color[stroked].astype(int)).max(axis=1)
     assert (errors["locked"] == 0).all()
     assert (errors["network"] > 2).mean() >= 0.5  # the network alone comes near the strokes' colour, not onto it
+
+
+def test_runs_without_lock_hints_resume_as_before_it_existed_and_a_change_is_named(frames_dir, tiny_model, tmp_path,
+                                                                                      capsys):
+    hint = write_image(tmp_path / "key.png", stroke_image((72, 100), (30, 30), (255, 0, 0)))
+    out = tmp_path / "color"
+    base = ["colorize", frames_dir, "--hints", f"{hint}@2", "-o", out, "--weights", tiny_model]
+    code, _, stderr = run_cli([*base, "--no-lock-hints"], capsys)
+    assert code == 0, stderr
+    # a manifest from before the option: its finish settings have no lock_hints, as a run without the lock
+    assert "lock_hints" not in json.loads((out / "alacgan-manifest.json").read_text())["finish"]
+    (out / "shot.0004.png").unlink()
+    code, _, stderr = run_cli([*base, "--resume"], capsys)  # the lock is on by default: other colours
+    assert code == 5 and "finish.lock_hints" in stderr and not (out / "shot.0004.png").exists()
+    code, _, stderr = run_cli([*base, "--resume", "--no-lock-hints"], capsys)
+    assert code == 0 and (out / "shot.0004.png").exists(), stderr
+    # given on purpose to an engine that fills hinted regions flat: said, not silently dropped
+    code, _, stderr = run_cli(["colorize", frames_dir, "-o", tmp_path / "flat", "--engine", "flat", "--lock-hints"],
+                              capsys)
+    assert code == 0 and "--lock-hints is for the network engine" in stderr
+
+
+def test_a_stroke_slipping_over_a_line_leaves_the_region_beyond_it_alone():
+    lineart = np.full((96, 128), 255, np.uint8)
+    cv2.rectangle(lineart, (10, 20), (64, 80), 0, 2)
+    cv2.rectangle(lineart, (64, 20), (118, 80), 0, 2)
+    strokes = np.zeros((96, 128, 4), np.uint8)
+    strokes[48:51, 20:69] = (200, 40, 40, 255)  # in the left box, its end 3 px into the right one
+    flat = Colorizer(engine="flat").colorize_image(lineart, strokes)
+    assert flat[40, 37, 3] == 255 and tuple(flat[40, 37, :3]) == (200, 40, 40)
+    assert flat[40, 91, 3] == 0  # the right box is left for the artist, not filled from the slip
+    for lock in (True, False):  # hinted: shifted to the stroke's colour; beyond the slip, the network's own
+        locked = Colorizer(device="cpu", lock_hints=lock).colorize_image(lineart, strokes)
+        plain = Colorizer(device="cpu", lock_hints=False).colorize_image(lineart, strokes)
+        assert np.array_equal(locked[30:70, 70:112], plain[30:70, 70:112])
+        assert lock == (np.abs(np.median(locked[30:70, 16:60].reshape(-1, 3), 0) - (200, 40, 40)).max() <= 1)
 
 
 def test_api_colorize_image_takes_uint16_and_unit_floats_and_refuses_arrays_it_would_misread(frames_dir, tmp_path):

@@ -12,6 +12,7 @@ from alacgan_batch.errors import InputError
 from alacgan_batch.regions import (
     PaletteError,
     assign_lines,
+    drop_slips,
     flatten,
     load_palette,
     lock_to_strokes,
@@ -195,6 +196,43 @@ def test_lock_to_strokes_moves_each_hinted_region_to_its_stroke_colour_and_keeps
     bright = lock_to_strokes(img, labels, strokes)
     assert np.abs(np.median(bright[in_left].astype(float), axis=0) - (255, 250, 5)).max() <= 0.5
     assert np.array_equal(lock_to_strokes(img, labels, np.zeros_like(strokes)), img)
+
+
+def test_lock_to_strokes_is_exact_where_the_shift_clips_an_even_count_and_skips_mixed_regions():
+    labels = np.ones((10, 10), np.int32)
+    labels[:, 0] = 0  # a line down the left edge: region 1 has 90 px, an even count
+    img = np.zeros((10, 10, 3), np.uint8)
+    img[:5] = (230, 220, 180)  # lit half
+    img[5:] = (140, 130, 90)  # shadow half
+    strokes = np.zeros((10, 10, 4), np.uint8)
+    strokes[2, 3:6] = (252, 240, 200, 255)
+    out = lock_to_strokes(img, labels, strokes)
+    assert np.unique(flatten(out, labels)[labels == 1], axis=0).tolist() == [[252, 240, 200]]
+    assert (out[5:, 1:].astype(int) < out[:5, 1:]).all()  # the shadow is still darker
+    # strokes of two colours, neither with three quarters of them: the network's own colours stay
+    strokes[7, 3:5] = (20, 20, 200, 255)
+    assert np.array_equal(lock_to_strokes(img, labels, strokes), img)
+    strokes[7, 4] = 0  # one blue pixel of four: the red-ish one decides
+    assert np.unique(flatten(lock_to_strokes(img, labels, strokes), labels)[labels == 1], axis=0).tolist() == \
+        [[252, 240, 200]]
+
+
+def test_a_stroke_that_slips_over_a_line_colours_only_its_own_region():
+    cov = _two_boxes()
+    labels = segment_regions(cov)
+    left, right = int(labels[65, 40]), int(labels[65, 86])
+    strokes = np.zeros((*labels.shape, 4), np.uint8)
+    strokes[60:63, 30:69] = (200, 40, 40, 255)  # drawn in the left box, its end 3 px past the middle line
+    assert stroked_regions(labels, strokes)[right]  # as drawn, the slip reaches the right box
+    kept = drop_slips(labels, strokes)
+    assert not stroked_regions(labels, kept)[right] and stroked_regions(labels, kept)[left]
+    assert np.array_equal(kept[labels == left], strokes[labels == left])  # the stroke itself is untouched
+    fill, filled = region_fill(labels, kept)
+    assert filled[labels == left].all() and not filled[labels == right].any()
+    # drawn across the line on purpose, with a fair share on each side: it counts in both boxes
+    strokes[60:63, 30:100] = (200, 40, 40, 255)
+    assert np.array_equal(drop_slips(labels, strokes), strokes)
+    assert np.array_equal(drop_slips(labels, np.zeros_like(strokes)), np.zeros_like(strokes))
 
 
 def test_snap_to_palette_picks_nearest_entry_once_per_region(tmp_path):
