@@ -16,7 +16,7 @@ import torch
 from torch.nn import functional as F
 
 from .errors import InputError
-from .regions import region_fill, segment_regions
+from .regions import drop_slips, region_fill, segment_regions
 from .sequence import FrameRef, frame_number, is_image, list_images, read_image
 
 HINT_SCALE = 4  # §3.4: hints live at quarter resolution
@@ -69,7 +69,7 @@ def spread_strokes(rgb: np.ndarray, mask: np.ndarray, sketch: np.ndarray) -> tup
     strokes = np.zeros(mask.shape + (4,), np.uint8)
     strokes[..., :3] = np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
     strokes[..., 3] = np.where(mask > 0.5, 255, 0).astype(np.uint8)
-    fill, filled = region_fill(labels, strokes)
+    fill, filled = region_fill(labels, drop_slips(labels, strokes))  # a slip over a line fills nothing beyond it
     return fill.astype(np.float32) / 255.0, filled.astype(np.float32)
 
 

@@ -21,7 +21,10 @@ from skimage.segmentation import watershed
 from .errors import InputError
 
 STROKE_ALPHA = 128  # RGBA hint pixels at least this opaque are strokes (strokes are 255, paper 0)
-SLIP_SHARE = 0.1  # a stroke's pixels in a region that holds less than this share of the stroke slipped over a line
+# A slip of the pen: the tip of a stroke poking past a line, less than this share of the stroke, not its biggest
+# part, and nowhere further from the line than SLIP_REACH of the frame's short side (4 px at 256, 17 at 1080)
+SLIP_SHARE = 0.1
+SLIP_REACH = 1 / 64
 LOCK_SHARE = 0.75  # a region is locked to its strokes' colour when that colour has this share of its stroke pixels
 
 
@@ -359,16 +362,19 @@ def region_stroke_colors(labels: np.ndarray, hint_rgba: np.ndarray,
     return region_color, has_color
 
 
-def drop_slips(labels: np.ndarray, hint_rgba: np.ndarray) -> np.ndarray:
+def drop_slips(labels: np.ndarray, hint_rgba: np.ndarray, reach: float | None = None) -> np.ndarray:
     """RGBA strokes without the pixels that slipped over a line into a region the stroke is not meant for.
 
     A stroke (8-connected pixels of one colour) that runs a few pixels past a line would otherwise give the region
-    beyond it its colour (hint fill, hint lock). Its pixels in a region holding less than SLIP_SHARE of the
-    stroke's pixels (those in regions) are dropped; a stroke drawn across a line on purpose, with a fair part on
-    each side, counts on both.
+    beyond it its colour (hint fill, hint lock, the spread hint). Its pixels in a region are dropped when they are
+    less than SLIP_SHARE of the stroke's pixels (those in regions), not its biggest part, and all within `reach` px
+    of a line (default SLIP_REACH of the short side, so the same slip counts alike at the working size and at the
+    frame's). A stroke drawn across a line on purpose (a fair part on each side, or reaching well into the
+    region) counts on both sides; one drawn across many small regions keeps at least its biggest part.
     """
     labels = np.asarray(labels)
     hint_rgba = np.asarray(hint_rgba)
+    reach = SLIP_REACH * min(labels.shape) if reach is None else reach
     strokes = _stroke_mask(hint_rgba)
     inside = strokes & (labels > 0)
     if not inside.any():
@@ -376,8 +382,14 @@ def drop_slips(labels: np.ndarray, hint_rgba: np.ndarray) -> np.ndarray:
     comp = _stroke_components(_rgb_code(hint_rgba[..., :3]), strokes)[inside].astype(np.int64)
     keys = comp << 32 | labels[inside].astype(np.int64)
     pairs, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    totals = np.bincount(comp)
-    slipped = (counts / totals[pairs >> 32] < SLIP_SHARE)[inverse.ravel()]
+    inverse = inverse.ravel()
+    stroke_of = pairs >> 32
+    biggest = np.zeros(int(stroke_of.max()) + 1, np.int64)
+    np.maximum.at(biggest, stroke_of, counts)
+    depth = np.zeros(len(pairs), np.float32)  # how far each stroke's part in a region gets from the lines
+    np.maximum.at(depth, inverse, cv2.distanceTransform((labels > 0).view(np.uint8), cv2.DIST_L2, 3)[inside])
+    slipped = ((counts / np.bincount(comp)[stroke_of] < SLIP_SHARE) & (counts < biggest[stroke_of])
+               & (depth <= reach))[inverse]
     if not slipped.any():
         return hint_rgba
     out = hint_rgba.copy()

@@ -183,7 +183,7 @@ class FolderSink:
             old, new = previous.get(key), self.settings[key]
             if not (isinstance(old, dict) and isinstance(new, dict)):
                 return key
-            return ", ".join(f"{key}.{k}" for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k))
+            return ", ".join(f"{key}.{k}" for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)) or key
 
         def made_with_these_settings(indices: set[int]) -> set[int]:
             """Of the frames on disk, those the manifest records as made with its settings (an --overwrite run

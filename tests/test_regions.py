@@ -198,6 +198,21 @@ def test_lock_to_strokes_moves_each_hinted_region_to_its_stroke_colour_and_keeps
     assert np.array_equal(lock_to_strokes(img, labels, np.zeros_like(strokes)), img)
 
 
+def test_a_stroke_across_many_narrow_regions_keeps_its_biggest_part_and_every_deep_one():
+    img = _paper()
+    for x in range(4, 124, 10):
+        cv2.line(img, (x, 0), (x, 127), 0, 2)  # 11 stripes between 12 lines, 8 px of paper each
+    labels = segment_regions(_coverage(img))
+    strokes = np.zeros((128, 128, 4), np.uint8)
+    strokes[60:63, 6:122] = (200, 40, 40, 255)  # one stroke across all of them, under 10% in each
+    stripes = np.unique(labels[61, 6:122][labels[61, 6:122] > 0])
+    assert len(stripes) >= 11
+    # each part is about 4 px deep: deeper than the reach (2 px at 128), every part is kept; where each is within
+    # the reach, only the biggest, never none
+    assert stroked_regions(labels, drop_slips(labels, strokes))[stripes].all()
+    assert stroked_regions(labels, drop_slips(labels, strokes, reach=5.0))[stripes].sum() >= 1
+
+
 def test_lock_to_strokes_is_exact_where_the_shift_clips_an_even_count_and_skips_mixed_regions():
     labels = np.ones((10, 10), np.int32)
     labels[:, 0] = 0  # a line down the left edge: region 1 has 90 px, an even count
@@ -222,7 +237,7 @@ def test_a_stroke_that_slips_over_a_line_colours_only_its_own_region():
     labels = segment_regions(cov)
     left, right = int(labels[65, 40]), int(labels[65, 86])
     strokes = np.zeros((*labels.shape, 4), np.uint8)
-    strokes[60:63, 30:69] = (200, 40, 40, 255)  # drawn in the left box, its end 3 px past the middle line
+    strokes[60:63, 30:68] = (200, 40, 40, 255)  # drawn in the left box, its end 2 px past the middle line
     assert stroked_regions(labels, strokes)[right]  # as drawn, the slip reaches the right box
     kept = drop_slips(labels, strokes)
     assert not stroked_regions(labels, kept)[right] and stroked_regions(labels, kept)[left]
@@ -231,6 +246,11 @@ def test_a_stroke_that_slips_over_a_line_colours_only_its_own_region():
     assert filled[labels == left].all() and not filled[labels == right].any()
     # drawn across the line on purpose, with a fair share on each side: it counts in both boxes
     strokes[60:63, 30:100] = (200, 40, 40, 255)
+    assert np.array_equal(drop_slips(labels, strokes), strokes)
+    # a small part that reaches well into the region beyond (a dab touching a scribble) is meant too
+    strokes[:] = 0
+    strokes[60:63, 22:69] = (200, 40, 40, 255)
+    strokes[55:68, 68:79] = (200, 40, 40, 255)
     assert np.array_equal(drop_slips(labels, strokes), strokes)
     assert np.array_equal(drop_slips(labels, np.zeros_like(strokes)), np.zeros_like(strokes))
 
