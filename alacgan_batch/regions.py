@@ -387,7 +387,8 @@ def drop_slips(labels: np.ndarray, hint_rgba: np.ndarray, reach: float | None = 
     biggest = np.zeros(int(stroke_of.max()) + 1, np.int64)
     np.maximum.at(biggest, stroke_of, counts)
     depth = np.zeros(len(pairs), np.float32)  # how far each stroke's part in a region gets from the lines
-    np.maximum.at(depth, inverse, cv2.distanceTransform((labels > 0).view(np.uint8), cv2.DIST_L2, 3)[inside])
+    distance = cv2.distanceTransform((labels > 0).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    np.maximum.at(depth, inverse, distance[inside])
     slipped = ((counts / np.bincount(comp)[stroke_of] < SLIP_SHARE) & (counts < biggest[stroke_of])
                & (depth <= reach))[inverse]
     if not slipped.any():
