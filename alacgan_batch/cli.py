@@ -130,8 +130,8 @@ def colorize(
     stabilize: Annotated[bool | None, typer.Option("--stabilize/--no-stabilize", help="Hold each region's network "
                                                    "colour from frame to frame (default on).")] = None,
     lock_hints: Annotated[bool | None, typer.Option("--lock-hints/--no-lock-hints", help="Network engine: shift "
-                                                    "each region holding strokes to their colour, keeping the "
-                                                    "network's shading (default on).")] = None,
+                                                    "each region hinted in one colour to exactly that colour, "
+                                                    "keeping the network's shading (default on).")] = None,
     palette: Annotated[Path | None, typer.Option(help="Model-sheet JSON: snap each region to its nearest colour.")]
     = None,
     background: Annotated[str | None, typer.Option(help="white (default), transparent (background region "
@@ -199,7 +199,8 @@ def video(
     stabilize: Annotated[bool | None, typer.Option("--stabilize/--no-stabilize", help="Hold region colours from "
                                                    "frame to frame (default on).")] = None,
     lock_hints: Annotated[bool | None, typer.Option("--lock-hints/--no-lock-hints", help="Shift each region "
-                                                    "holding strokes to their colour (default on).")] = None,
+                                                    "hinted in one colour to exactly that colour (default on).")]
+    = None,
     palette: Annotated[Path | None, typer.Option(help="Model-sheet JSON: snap each region to its nearest colour.")]
     = None,
     layers: Annotated[bool | None, typer.Option("--layers/--no-layers", help="Also write line, flat and shading "

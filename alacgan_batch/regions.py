@@ -213,7 +213,7 @@ def flatten(color: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def lock_to_strokes(color: np.ndarray, labels: np.ndarray, hint_rgba: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8: every region holding strokes shifted so that its median is its strokes' colour.
+    """HxWx3 uint8: every region hinted in one colour shifted so that its median is exactly that colour.
 
     Every pixel of the region, and the line pixels nearest to it, move by the same amount, so the network's
     shading inside it is kept; the median is the one flatten paints, so flattening afterwards gives exactly the
