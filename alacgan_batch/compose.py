@@ -162,6 +162,10 @@ class Finish:
                      "fill_hints": self.fill_hints}
         if self.lock_hints:  # recorded only when on: a run from before the option existed is a run without it
             described["lock_hints"] = True
+        if self.lock_hints or self.flatten or self.palette is not None or self.layers:
+            # a region's colour is the median over its interior (regions.interiors): a run from before this was
+            # recorded took it over the whole region, and is not resumed into
+            described["region_color"] = "interior median"
         return described
 
     @property

@@ -4,8 +4,8 @@ A finished frame (see `compose.compose`) is the network colour multiplied by the
 line pixel copied exactly from the input. For compositing, the same frame is handed over as three RGBA
 layers that stack back to it (`recompose`):
 
-- `flat`: one colour per region (the median network colour of the region), extended under the lines to
-  the nearest region so no paper shows through anti-aliased edges;
+- `flat`: one colour per region (the median network colour of its interior, what `--flatten` paints), extended
+  under the lines to the nearest region so no paper shows through anti-aliased edges;
 - `shading`: the difference between the colour and the flats, as the least opaque layer that turns the
   flat colour into the network colour under a normal blend: a shadow is a dark colour at partial alpha,
   a highlight a light one; alpha 0 where the colour equals the flat;
@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 
 from .errors import ConfigError, InputError
-from .regions import assign_lines, region_medians
+from .regions import assign_lines, interiors, region_medians
 from .sequence import LINE_THRESHOLD, LineArt
 from .writer import atomic_path, write_bytes_atomic, write_png
 
@@ -250,11 +250,11 @@ def _full_color(color: np.ndarray, lineart: LineArt) -> np.ndarray:
 
 
 def _flat_colors(color8: np.ndarray, matte: FrameMatte) -> np.ndarray:
-    """HxWx3 uint8: each region's per-channel median colour, extended under the lines."""
+    """HxWx3 uint8: each region's per-channel median colour (over its interior, as flatten), under the lines too."""
     if not (matte.labels > 0).any():
         return np.broadcast_to(np.median(color8.reshape(-1, 3), axis=0).round().astype(np.uint8),
                                color8.shape).copy()
-    medians, _ = region_medians(color8, matte.labels)  # label 0 (the lines) is never looked up in `nearest`
+    medians, _ = region_medians(color8, interiors(matte.labels))  # label 0 (the lines) is never looked up in `nearest`
     return medians[matte.nearest]
 
 

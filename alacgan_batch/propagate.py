@@ -22,6 +22,7 @@ from .regions import (
     _rgb_code,
     _stroke_components,
     _stroke_mask,
+    _stroke_parts,
     assign_lines,
     region_stroke_colors,
     segment_regions,
@@ -190,16 +191,13 @@ def _snap_to_regions(comp: np.ndarray, labels: np.ndarray) -> None:
     on = comp > 0
     if not on.any():
         return
-    c = comp[on].astype(np.int64)
-    lab = labels[on].astype(np.int64)
-    pairs, votes = np.unique(c << 32 | lab, return_counts=True)
-    pair_comp = pairs >> 32
-    order = np.lexsort((pairs & 0xFFFFFFFF, -votes, pair_comp))
+    pair_comp, pair_region, inverse, votes = _stroke_parts(comp[on], labels[on])
+    order = np.lexsort((pair_region, -votes, pair_comp))
     first = np.ones(len(order), bool)
     first[1:] = pair_comp[order][1:] != pair_comp[order][:-1]
     winner = np.zeros(int(comp.max()) + 1, np.int64)
-    winner[pair_comp[order][first]] = (pairs & 0xFFFFFFFF)[order][first]
-    keep = winner[c] == lab
+    winner[pair_comp[order][first]] = pair_region[order][first]
+    keep = (winner[pair_comp] == pair_region)[inverse]
     ys, xs = np.nonzero(on)
     comp[ys[~keep], xs[~keep]] = 0
 

@@ -54,6 +54,14 @@ def _stroke_components(code: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return label_components(keyed, background=0, connectivity=2).astype(np.int32, copy=False)
 
 
+def _stroke_parts(strokes: np.ndarray, regions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A stroke's pixels in one region are one of its parts. `strokes`, `regions`: the stroke id and the region of
+    the same pixels (1-D) -> (stroke of each part, region of each part, the part of each pixel, pixels per part)."""
+    keys = strokes.astype(np.int64) << 32 | regions.astype(np.int64)
+    parts, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return parts >> 32, parts & 0xFFFFFFFF, inverse.ravel(), counts
+
+
 def _unpack_code(code: np.ndarray) -> np.ndarray:
     code = np.asarray(code, np.int64)
     return np.stack([(code >> 16) & 255, (code >> 8) & 255, code & 255], axis=-1).astype(np.uint8)
@@ -186,6 +194,21 @@ def region_medians(color: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, n
     return medians, counts
 
 
+def interiors(labels: np.ndarray) -> np.ndarray:
+    """`labels` without each region's rim: the pixels beside a line pixel (4-neighbours) set to 0.
+
+    What a region's colour is judged on: along its lines the network's colour runs dark into the ink (and the
+    line's anti-aliasing covers it), and how much rim a region has changes from frame to frame as it moves and
+    turns, so a median over the rim drifts with it. A region with no pixel off its rim (a sliver) keeps them all.
+    """
+    labels = np.asarray(labels)
+    beside_line = cv2.dilate((labels == 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))
+    inner = np.where(beside_line > 0, 0, labels)
+    has_inner = np.bincount(inner.ravel(), minlength=int(labels.max()) + 1 if labels.size else 1) > 0
+    has_inner[0] = True  # lines stay lines
+    return np.where(has_inner[labels], inner, labels)
+
+
 def _check_pair(color: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     color = np.asarray(color)
     labels = np.asarray(labels)
@@ -199,13 +222,13 @@ def _check_pair(color: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def flatten(color: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8: each region (label > 0) painted with the per-channel median of `color` over it.
+    """HxWx3 uint8: each region (label > 0) painted with the per-channel median of `color` over its interior.
 
     Line pixels (label 0) keep their colour. A median, not a mean, so a few stray pixels (bleed across a
-    line, a hint dot) do not tint the whole region.
+    line, a hint dot) do not tint the whole region; over the interior (see `interiors`), not the dark rim.
     """
     color, labels = _check_pair(color, labels)
-    medians, _ = region_medians(color, labels)
+    medians, _ = region_medians(color, interiors(labels))
     out = medians[labels]
     lines = labels == 0
     out[lines] = color[lines]
@@ -216,16 +239,18 @@ def lock_to_strokes(color: np.ndarray, labels: np.ndarray, hint_rgba: np.ndarray
     """HxWx3 uint8: every region hinted in one colour shifted so that its median is exactly that colour.
 
     Every pixel of the region, and the line pixels nearest to it, move by the same amount, so the network's
-    shading inside it is kept; the median is the one flatten paints, so flattening afterwards gives exactly the
-    strokes' colour. Regions without strokes keep their colour, and so do regions holding strokes of several
-    colours, none of which has LOCK_SHARE of their stroke pixels: the network blends those as the artist drew.
+    shading inside it is kept; the median is the one flatten paints (over the region's interior, see
+    `interiors`), so flattening afterwards gives exactly the strokes' colour. Regions without strokes keep their
+    colour, and so do regions holding strokes of several colours, none of which has LOCK_SHARE of their stroke
+    pixels: the network blends those as the artist drew.
     """
     color, labels = _check_pair(color, labels)
     stroke_color, stroked = region_stroke_colors(labels, hint_rgba, min_share=LOCK_SHARE)
     if not stroked.any():
         return color.copy()
     target = stroke_color.astype(np.int16)
-    medians, _ = region_medians(color, labels)
+    inner = interiors(labels)
+    medians, _ = region_medians(color, inner)
     shift = np.where(stroked[:, None], target - medians.astype(np.int16), 0)
     nearest = assign_lines(labels)
     # Where the shift clips (a bright colour on a region split between light and shadow), an even count's median,
@@ -233,7 +258,7 @@ def lock_to_strokes(color: np.ndarray, labels: np.ndarray, hint_rgba: np.ndarray
     # with the shift, never faster, so this closes in without overshooting, halving the gap or better each time.
     for _ in range(9):
         out = np.clip(color.astype(np.int16) + shift[nearest], 0, 255).astype(np.uint8)
-        missing = np.where(stroked[:, None], target - region_medians(out, labels)[0].astype(np.int16), 0)
+        missing = np.where(stroked[:, None], target - region_medians(out, inner)[0].astype(np.int16), 0)
         if not missing.any():
             break
         shift += missing
@@ -297,7 +322,8 @@ def _to_lab(rgb: np.ndarray) -> np.ndarray:
 
 def snap_to_palette(color: np.ndarray, labels: np.ndarray,
                     palette: Sequence[Sequence[int]] | np.ndarray | Path | str) -> np.ndarray:
-    """HxWx3 uint8: each region painted with the palette colour nearest (CIELAB) to its median colour.
+    """HxWx3 uint8: each region painted with the palette colour nearest (CIELAB) to its median colour (the one
+    flatten paints).
 
     Exactly one colour per region; line pixels (label 0) keep their colour. `palette` is a list of RGB
     triples or the path of a palette JSON file (see load_palette).
@@ -309,7 +335,7 @@ def snap_to_palette(color: np.ndarray, labels: np.ndarray,
     if pal.ndim != 2 or pal.shape[1] != 3 or len(pal) == 0:
         raise InputError(f"palette must be a non-empty list of RGB triples, got shape {pal.shape}")
     pal = np.clip(pal, 0, 255).astype(np.uint8)
-    medians, _ = region_medians(color, labels)
+    medians, _ = region_medians(color, interiors(labels))
     dist = ((_to_lab(medians)[:, None, :] - _to_lab(pal)[None, :, :]) ** 2).sum(axis=2)
     out = pal[np.argmin(dist, axis=1)][labels]
     lines = labels == 0
@@ -379,14 +405,11 @@ def drop_slips(labels: np.ndarray, hint_rgba: np.ndarray, reach: float | None = 
     inside = strokes & (labels > 0)
     if not inside.any():
         return hint_rgba
-    comp = _stroke_components(_rgb_code(hint_rgba[..., :3]), strokes)[inside].astype(np.int64)
-    keys = comp << 32 | labels[inside].astype(np.int64)
-    pairs, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    inverse = inverse.ravel()
-    stroke_of = pairs >> 32
+    comp = _stroke_components(_rgb_code(hint_rgba[..., :3]), strokes)[inside]
+    stroke_of, _, inverse, counts = _stroke_parts(comp, labels[inside])
     biggest = np.zeros(int(stroke_of.max()) + 1, np.int64)
     np.maximum.at(biggest, stroke_of, counts)
-    depth = np.zeros(len(pairs), np.float32)  # how far each stroke's part in a region gets from the lines
+    depth = np.zeros(len(counts), np.float32)  # how far each stroke's part in a region gets from the lines
     distance = cv2.distanceTransform((labels > 0).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     np.maximum.at(depth, inverse, distance[inside])
     slipped = ((counts / np.bincount(comp)[stroke_of] < SLIP_SHARE) & (counts < biggest[stroke_of])

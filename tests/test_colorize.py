@@ -217,7 +217,7 @@ def test_bundled_model_puts_hint_colours_where_the_hints_are(tmp_path, capsys):
 
 def test_hinted_regions_take_their_strokes_colour_unless_lock_hints_is_off(tmp_path, capsys):
     from alacgan_batch import synth
-    from alacgan_batch.regions import region_medians, region_stroke_colors, segment_regions
+    from alacgan_batch.regions import interiors, region_medians, region_stroke_colors, segment_regions
     from alacgan_batch.sequence import read_lineart
 
     frame = synth.make_frame(1_100_000_007, size=(256, 256))
@@ -237,7 +237,7 @@ def test_hinted_regions_take_their_strokes_colour_unless_lock_hints_is_off(tmp_p
         manifest = json.loads((tmp_path / name / "alacgan-manifest.json").read_text())
         assert manifest["finish"].get("lock_hints", False) == (name == "locked")
         output = np.round(read_image(tmp_path / name / "f.0001.png")[..., :3] * 255).astype(np.uint8)
-        medians, _ = region_medians(output, labels)
+        medians, _ = region_medians(output, interiors(labels))  # the median the lock sets (and flatten paints)
         errors[name] = np.abs(medians[stroked].astype(int) - stroke_color[stroked].astype(int)).max(axis=1)
     assert (errors["locked"] == 0).all()
     assert (errors["network"] > 2).mean() >= 0.5  # the network alone comes near the strokes' colour, not onto it
@@ -261,6 +261,27 @@ def test_runs_without_lock_hints_resume_as_before_it_existed_and_a_change_is_nam
     code, _, stderr = run_cli(["colorize", frames_dir, "-o", tmp_path / "flat", "--engine", "flat", "--lock-hints"],
                               capsys)
     assert code == 0 and "--lock-hints is for the network engine" in stderr
+
+
+def test_runs_that_took_region_colours_over_the_whole_region_are_not_resumed_into(frames_dir, tiny_model, tmp_path,
+                                                                                  capsys):
+    out = tmp_path / "color"
+    base = ["colorize", frames_dir, "-o", out, "--weights", tiny_model, "--flatten", "--no-lock-hints"]
+    code, _, stderr = run_cli(base, capsys)
+    assert code == 0, stderr
+    manifest_path = out / "alacgan-manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["finish"]["region_color"] == "interior median"
+    del manifest["finish"]["region_color"]  # as an older run wrote it: flatten painted the whole region's median
+    manifest_path.write_text(json.dumps(manifest))
+    (out / "shot.0004.png").unlink()
+    code, _, stderr = run_cli([*base, "--resume"], capsys)
+    assert code == 5 and "finish.region_color" in stderr and not (out / "shot.0004.png").exists()
+    # nothing judged by region colour (no lock, flatten, palette or layers): nothing recorded, old runs resume
+    code, _, stderr = run_cli(["colorize", frames_dir, "-o", tmp_path / "plain", "--weights", tiny_model,
+                               "--no-lock-hints"], capsys)
+    assert code == 0, stderr
+    assert "region_color" not in json.loads((tmp_path / "plain" / manifest_path.name).read_text())["finish"]
 
 
 def test_a_stroke_slipping_over_a_line_leaves_the_region_beyond_it_alone():

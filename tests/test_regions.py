@@ -14,6 +14,7 @@ from alacgan_batch.regions import (
     assign_lines,
     drop_slips,
     flatten,
+    interiors,
     load_palette,
     lock_to_strokes,
     region_fill,
@@ -156,9 +157,10 @@ def _noisy_colour_image(labels: np.ndarray, base: dict[int, tuple[int, int, int]
     return img
 
 
-def test_flatten_paints_each_region_its_median():
+def test_flatten_paints_each_region_the_median_of_its_interior():
     cov = _two_boxes()
     labels = segment_regions(cov)
+    inner = interiors(labels)
     left, right, bg = int(labels[65, 40]), int(labels[65, 86]), int(labels[5, 5])
     img = _noisy_colour_image(labels, {left: (200, 60, 60), right: (60, 60, 200), bg: (240, 240, 240)})
     img[40:50, 30:40] = (0, 255, 0)  # a stray blob a mean would be pulled by
@@ -167,7 +169,7 @@ def test_flatten_paints_each_region_its_median():
     colours = _region_colours(out, labels)
     assert all(len(c) == 1 for c in colours.values())
     for r in (left, right, bg):
-        expected = np.round(np.median(img[labels == r].astype(np.float64), axis=0) + 1e-9)
+        expected = np.round(np.median(img[inner == r].astype(np.float64), axis=0) + 1e-9)
         assert np.abs(colours[r][0].astype(int) - expected).max() <= 1
     assert np.array_equal(out[labels == 0], img[labels == 0])
 
@@ -183,8 +185,8 @@ def test_lock_to_strokes_moves_each_hinted_region_to_its_stroke_colour_and_keeps
     strokes[50:54, 30:50] = (150, 110, 90, 255)
     out = lock_to_strokes(img, labels, strokes)
     assert out.dtype == np.uint8 and out.shape == img.shape
-    in_left = labels == left
-    assert np.abs(np.median(out[in_left].astype(float), axis=0) - (150, 110, 90)).max() <= 0.5
+    in_left, inside_left = labels == left, interiors(labels) == left
+    assert np.abs(np.median(out[inside_left].astype(float), axis=0) - (150, 110, 90)).max() <= 0.5
     # every pixel moved by the same amount: the shading is still there, as deep as before
     moved = out[in_left].astype(int) - img[in_left].astype(int)
     assert (moved == moved[0]).all() and (moved[0] != 0).any()
@@ -194,7 +196,7 @@ def test_lock_to_strokes_moves_each_hinted_region_to_its_stroke_colour_and_keeps
     # a colour so bright that the shift clips: the median is still exactly the stroke colour
     strokes[50:54, 30:50, :3] = (255, 250, 5)
     bright = lock_to_strokes(img, labels, strokes)
-    assert np.abs(np.median(bright[in_left].astype(float), axis=0) - (255, 250, 5)).max() <= 0.5
+    assert np.abs(np.median(bright[inside_left].astype(float), axis=0) - (255, 250, 5)).max() <= 0.5
     assert np.array_equal(lock_to_strokes(img, labels, np.zeros_like(strokes)), img)
 
 
@@ -211,6 +213,31 @@ def test_a_stroke_across_many_narrow_regions_keeps_its_biggest_part_and_every_de
     # the reach, only the biggest, never none
     assert stroked_regions(labels, drop_slips(labels, strokes))[stripes].all()
     assert stroked_regions(labels, drop_slips(labels, strokes, reach=5.0))[stripes].sum() >= 1
+
+
+def test_interiors_leave_out_the_rim_along_lines_but_keep_a_sliver_whole():
+    labels = np.zeros((12, 12), np.int32)
+    labels[1:11, 1:7] = 1  # 10 x 6 with lines all round: its rim is the pixels beside them
+    labels[1:11, 8:10] = 2  # a sliver 2 px wide: all rim, kept whole
+    inner = interiors(labels)
+    assert np.array_equal(inner == 1, np.pad(np.ones((8, 4), bool), ((2, 2), (2, 6))))
+    assert np.array_equal(inner == 2, labels == 2)
+    assert (inner[labels == 0] == 0).all()
+
+
+def test_lock_and_flatten_judge_a_region_by_its_interior_not_its_dark_rim():
+    # the network runs dark along lines; a narrow region is 40% rim, which pulls a whole-region median off
+    labels = np.zeros((31, 7), np.int32)
+    labels[:, 1:6] = 1  # lines at the left and right edges: columns 1 and 5 are rim, 2-4 interior
+    img = np.zeros((31, 7, 3), np.uint8)
+    img[:, 2:5] = np.linspace(100, 120, 31).astype(np.uint8)[:, None, None]  # the interior's shading
+    img[:, [1, 5]] = 40
+    strokes = np.zeros((31, 7, 4), np.uint8)
+    strokes[10:20, 3] = (150, 150, 150, 255)
+    out = lock_to_strokes(img, labels, strokes)
+    assert np.median(out[:, 2:5].reshape(-1, 3), axis=0).tolist() == [150, 150, 150]
+    assert np.median(out[labels == 1], axis=0).tolist() != [150, 150, 150]  # the rim's share is not counted
+    assert np.unique(flatten(out, labels)[labels == 1], axis=0).tolist() == [[150, 150, 150]]
 
 
 def test_lock_to_strokes_is_exact_where_the_shift_clips_an_even_count_and_skips_mixed_regions():
