@@ -108,7 +108,7 @@ class Colorizer:
         self.plan_options = PlanOptions(short_side, propagate, detect_cuts, on_missing_hints)
         self.finish = Finish.create(overlay_lines=overlay_lines, flatten=flatten, palette=palette,
                                     background=background, layers=layers, fill_hints=engine != "network",
-                                    lock_hints=lock_hints and engine == "network")
+                                    lock_hints=lock_hints and engine == "network", network=engine != "flat")
         # sequences only: the network's region colours held from frame to frame (the flat engine has no drift)
         self.stabilize = stabilize and self.engine is not None
 

@@ -202,9 +202,11 @@ def interiors(labels: np.ndarray) -> np.ndarray:
     turns, so a median over the rim drifts with it. A region with no pixel off its rim (a sliver) keeps them all.
     """
     labels = np.asarray(labels)
+    if labels.size == 0:
+        return labels.copy()
     beside_line = cv2.dilate((labels == 0).astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))
     inner = np.where(beside_line > 0, 0, labels)
-    has_inner = np.bincount(inner.ravel(), minlength=int(labels.max()) + 1 if labels.size else 1) > 0
+    has_inner = np.bincount(inner.ravel(), minlength=int(labels.max()) + 1) > 0
     has_inner[0] = True  # lines stay lines
     return np.where(has_inner[labels], inner, labels)
 

@@ -35,7 +35,7 @@ import numpy as np
 from .errors import InputError
 from .metrics import delta_e
 from .propagate import line_flow_pair, track_regions
-from .regions import assign_lines, region_medians, segment_regions
+from .regions import assign_lines, interiors, region_medians, segment_regions
 
 BLEND = 0.85  # share of the previous frame's region colour kept
 MAX_BLEND_DELTA_E = 40.0  # CIE76: a region whose colour moves further than this changed on purpose
@@ -98,6 +98,7 @@ class Stabilizer:
     def describe(self) -> dict:
         """What decides its colours, for a run's manifest: frames made by another stabilizer must not be resumed."""
         return {"window": self.window, "blend": self.blend, "max_delta_e": self.max_delta_e, "median": "medoid",
+                "region_color": "interior median",
                 "keyframes": "out of the window"}
 
     def push(self, key: Hashable, color: np.ndarray, coverage: np.ndarray,
@@ -110,7 +111,10 @@ class Stabilizer:
             raise InputError(f"colour {color.shape} and line coverage {coverage.shape} do not match")
         done = self.flush() if self._frames and self._frames[-1].coverage.shape != coverage.shape else []
         labels = segment_regions(coverage)
-        medians, counts = region_medians(np.round(np.clip(color, 0, 1) * 255).astype(np.uint8), labels)
+        # a region's colour is its interior's, as the lock and flatten take it after: a whole-region median moves
+        # with the share of dark rim along its lines, and the shift that steadies it would move the interior
+        medians, _ = region_medians(np.round(np.clip(color, 0, 1) * 255).astype(np.uint8), interiors(labels))
+        counts = np.bincount(labels.ravel(), minlength=len(medians))
         medians = np.where((counts > 0)[:, None], medians.astype(np.float64), np.nan)
         medians[0] = np.nan  # lines are not a region
         origin = np.full(len(counts), -1, np.int64)

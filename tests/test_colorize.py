@@ -277,6 +277,11 @@ def test_runs_that_took_region_colours_over_the_whole_region_are_not_resumed_int
     (out / "shot.0004.png").unlink()
     code, _, stderr = run_cli([*base, "--resume"], capsys)
     assert code == 5 and "finish.region_color" in stderr and not (out / "shot.0004.png").exists()
+    # the flat engine paints every region one colour, which either median gives: old runs resume
+    code, _, stderr = run_cli(["colorize", frames_dir, "-o", tmp_path / "flat", "--engine", "flat", "--flatten",
+                               "--layers"], capsys)
+    assert code == 0, stderr
+    assert "region_color" not in json.loads((tmp_path / "flat" / manifest_path.name).read_text())["finish"]
     # nothing judged by region colour (no lock, flatten, palette or layers): nothing recorded, old runs resume
     code, _, stderr = run_cli(["colorize", frames_dir, "-o", tmp_path / "plain", "--weights", tiny_model,
                                "--no-lock-hints"], capsys)

@@ -223,6 +223,7 @@ def test_interiors_leave_out_the_rim_along_lines_but_keep_a_sliver_whole():
     assert np.array_equal(inner == 1, np.pad(np.ones((8, 4), bool), ((2, 2), (2, 6))))
     assert np.array_equal(inner == 2, labels == 2)
     assert (inner[labels == 0] == 0).all()
+    assert flatten(np.zeros((0, 5, 3), np.uint8), np.zeros((0, 5), np.int32)).shape == (0, 5, 3)  # nothing to do
 
 
 def test_lock_and_flatten_judge_a_region_by_its_interior_not_its_dark_rim():
@@ -242,7 +243,7 @@ def test_lock_and_flatten_judge_a_region_by_its_interior_not_its_dark_rim():
 
 def test_lock_to_strokes_is_exact_where_the_shift_clips_an_even_count_and_skips_mixed_regions():
     labels = np.ones((10, 10), np.int32)
-    labels[:, 0] = 0  # a line down the left edge: region 1 has 90 px, an even count
+    labels[:, 0] = 0  # a line down the left edge: region 1's interior (off the line's column) has 80 px, an even count
     img = np.zeros((10, 10, 3), np.uint8)
     img[:5] = (230, 220, 180)  # lit half
     img[5:] = (140, 130, 90)  # shadow half

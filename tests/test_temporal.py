@@ -159,3 +159,28 @@ def test_a_meant_change_is_decided_by_the_network_colours_alone_so_a_late_start_
         return _run(frames[start:])[-1]
 
     assert np.abs(last_frame(len(frames) - 1 - LEAD_IN) - last_frame(0)).max() < 0.5 / 255
+
+
+def test_a_region_is_steadied_by_its_interior_so_a_changing_dark_rim_puts_no_flicker_in():
+    """The network runs dark along lines; a region that narrows and widens changes its share of such rim. Its
+    interior keeps one colour, so the stabilizer must leave it there (a whole-region median swings with the rim's
+    share, and the shift that steadied it put that swing into the interior)."""
+    from alacgan_batch.regions import interiors, segment_regions
+
+    frames, inner_boxes = [], []
+    for t in range(8):
+        width = 12 if t % 2 else 24
+        coverage = np.zeros(SIZE, np.float32)
+        cv2.rectangle(coverage, (20, 10), (20 + width, 85), 1.0, 1)
+        labels = segment_regions(coverage)
+        region = labels == labels[50, 24]
+        color = np.full((*SIZE, 3), 0.9, np.float32)
+        ramp = np.repeat(np.linspace(100, 140, SIZE[0], dtype=np.float32)[:, None], SIZE[1], axis=1)
+        color[region] = ramp[region, None] / 255  # the network's shading in the interior
+        color[region & (interiors(labels) != labels[50, 24])] = 40 / 255  # dark along the lines
+        frames.append((color, coverage))
+        inner_boxes.append(region & (interiors(labels) == labels[50, 24]))
+    out = _run(frames)
+    for (color, _), steadied, inner in zip(frames, out, inner_boxes, strict=True):
+        assert np.abs(np.median(steadied[inner], axis=0) - np.median(color[inner], axis=0)).max() * 255 < 0.5
+    assert Stabilizer().describe()["region_color"] == "interior median"
