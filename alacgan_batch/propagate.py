@@ -55,6 +55,7 @@ def _line_feature(coverage: np.ndarray) -> np.ndarray:
     lines = coverage >= LINE_THRESHOLD
     clip = max(_MIN_FEATURE_CLIP, min(coverage.shape) / 16.0)
     dist = cv2.distanceTransform((~lines).astype(np.uint8), cv2.DIST_L2, 5)
+    np.minimum(dist, clip + 1, out=dist)  # past the clip is white anyway; a frame with no lines is all 'infinitely' far
     # antialiased coverage shifts the edge by a fraction of a pixel, so the valley is not quantised to pixels
     soft = np.where(lines, 1.0 - coverage, dist + 0.5 - coverage)
     return np.clip(soft * (255.0 / clip), 0, 255).astype(np.uint8)

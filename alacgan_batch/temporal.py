@@ -5,11 +5,12 @@ strokes do not change (6.9 dE of flicker on held-out 12-frame shots, benchmarks/
 jumps for a frame or two where propagation lost a region's strokes beside an occluder. The stabilizer follows
 each region through the frames around it (the line-art flow and region tracking of hint propagation) and:
 
-1. takes the median of the region's network colour over the WINDOW frames before and after it (the medoid: the
-   colour closest to the others, so always one the region had), so a jump that lasts one or two frames is
-   dropped, while a change that lasts is kept from the frame it starts. Where the region is followed through
-   fewer frames on one side (a shot's first or last frames, a track that breaks) the window is one-sided, and a
-   two-frame jump there can be the majority. A keyframe's colours are not replaced by the window's (they
+1. takes the median of the region's network colour (the median of its interior, regions.interiors, as the lock
+   and flatten judge a region) over the WINDOW frames before and after it (the medoid: the colour closest to
+   the others, so always one the region had), so a jump that lasts one or two frames is dropped, while a change
+   that lasts is kept from the frame it starts. Where the region is followed through fewer frames on one side (a
+   shot's first or last frames, a track that breaks) the window is one-sided, and a two-frame jump there can be
+   the majority. A keyframe's colours are not replaced by the window's (they
    follow the artist's strokes);
 2. moves that colour towards the colour the region was given in the frame before: an exponential moving average
    per tracked region. A jump of the median colour bigger than MAX_BLEND_DELTA_E from one frame to the next is
@@ -53,7 +54,7 @@ class _Frame:
     color: np.ndarray | None  # the network's working-size colour, HxWx3 float [0, 1]; None once finished
     coverage: np.ndarray
     labels: np.ndarray
-    medians: np.ndarray  # (regions, 3) float the network's own region colours; NaN where a region has no pixels
+    medians: np.ndarray  # (regions, 3) float the network's own region colours (interiors); NaN where no pixels
     counts: np.ndarray  # pixels per region
     origin: np.ndarray  # per region: the region of the frame before it comes from, -1 none (or no frame before)
     anchor: bool  # a keyframe: its own colours are not replaced by the window's median
@@ -111,8 +112,9 @@ class Stabilizer:
             raise InputError(f"colour {color.shape} and line coverage {coverage.shape} do not match")
         done = self.flush() if self._frames and self._frames[-1].coverage.shape != coverage.shape else []
         labels = segment_regions(coverage)
-        # a region's colour is its interior's, as the lock and flatten take it after: a whole-region median moves
-        # with the share of dark rim along its lines, and the shift that steadies it would move the interior
+        # a region's colour is its interior's, by the lock's and flatten's rule (here at the working size): a
+        # whole-region median moves with the share of dark rim along its lines, and the shift that steadied it
+        # would move the interior
         medians, _ = region_medians(np.round(np.clip(color, 0, 1) * 255).astype(np.uint8), interiors(labels))
         counts = np.bincount(labels.ravel(), minlength=len(medians))
         medians = np.where((counts > 0)[:, None], medians.astype(np.float64), np.nan)

@@ -446,3 +446,14 @@ def test_a_keyframe_keeps_its_strokes_and_a_part_hinted_only_on_the_other_keyfra
     for frame, colour, point in ((0, BLUE, ellipse), (2, RED, circle)):  # each took the other's part
         got = _pixels(out[frame], colour)
         assert got.sum() > 20 and set(np.unique(labels[got])) == {labels[point[::-1]]}
+
+
+def test_a_frame_without_lines_gives_a_flat_flow_feature_without_overflow():
+    import warnings
+
+    from alacgan_batch.propagate import _line_feature
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the distance to no line at all is huge: no overflow on the way to white
+        feature = _line_feature(np.zeros((64, 80), np.float32))
+    assert feature.dtype == np.uint8 and (feature == 255).all()
