@@ -134,15 +134,14 @@ class Finish:
     palette_path: str | None = None
     background: str = "white"
     layers: bool = False
-    fill_hints: bool = False  # flat/hybrid engines: every region holding strokes takes their colour
+    engine: str = "network"  # whose colour is finished: the network's, flat fills (flat) or both (hybrid)
     lock_hints: bool = False  # network engine: every region holding strokes is shifted to their colour, shading kept
     gap_close: int = 3
-    network: bool = True  # False for the flat engine: every region is one colour (its strokes' or none)
 
     @classmethod
     def create(cls, overlay_lines: bool = True, flatten: bool = False, palette: Path | str | None = None,
-               background: str = "white", layers: bool = False, fill_hints: bool = False,
-               lock_hints: bool = False, network: bool = True) -> Finish:
+               background: str = "white", layers: bool = False, engine: str = "network",
+               lock_hints: bool = False) -> Finish:
         if background not in BACKGROUNDS:
             raise ConfigError(f"unknown background {background!r}: use {', '.join(BACKGROUNDS)}")
         colors = None
@@ -150,8 +149,8 @@ class Finish:
             from .regions import load_palette
 
             colors = load_palette(Path(palette))
-        return cls(overlay_lines, flatten, colors, str(palette) if palette else None, background, layers, fill_hints,
-                   lock_hints=lock_hints, network=network)
+        return cls(overlay_lines, flatten, colors, str(palette) if palette else None, background, layers, engine,
+                   lock_hints=lock_hints and engine == "network")
 
     def describe(self) -> dict:
         # the palette's colours (a sheet edited between runs must not be resumed into) and its file name, not the
@@ -163,12 +162,17 @@ class Finish:
                      "fill_hints": self.fill_hints}
         if self.lock_hints:  # recorded only when on: a run from before the option existed is a run without it
             described["lock_hints"] = True
-        if self.lock_hints or self.network and (self.flatten or self.palette is not None or self.layers):
+        if self.lock_hints or self.engine != "flat" and (self.flatten or self.palette is not None or self.layers):
             # a region's colour is the median over its interior (regions.interiors): a run from before this was
             # recorded took it over the whole region, and is not resumed into (without the network every region
             # is one colour, which either median gives)
             described["region_color"] = "interior median"
         return described
+
+    @property
+    def fill_hints(self) -> bool:
+        """Flat and hybrid engines: every region holding strokes takes their colour."""
+        return self.engine != "network"
 
     @property
     def needs_regions(self) -> bool:

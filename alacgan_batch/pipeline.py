@@ -107,8 +107,7 @@ class Colorizer:
         self.short_side = short_side or None  # 0: the frames' own size
         self.plan_options = PlanOptions(short_side, propagate, detect_cuts, on_missing_hints)
         self.finish = Finish.create(overlay_lines=overlay_lines, flatten=flatten, palette=palette,
-                                    background=background, layers=layers, fill_hints=engine != "network",
-                                    lock_hints=lock_hints and engine == "network", network=engine != "flat")
+                                    background=background, layers=layers, engine=engine, lock_hints=lock_hints)
         # sequences only: the network's region colours held from frame to frame (the flat engine has no drift)
         self.stabilize = stabilize and self.engine is not None
 
