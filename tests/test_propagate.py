@@ -17,6 +17,7 @@ SIZE = 160
 CENTRE = (SIZE / 2, SIZE / 2)
 RED = (230, 30, 30)
 BLUE = (30, 60, 230)
+GREEN = (40, 200, 60)
 
 
 def _transform(shift: tuple[float, float] = (0, 0), angle: float = 0.0) -> np.ndarray:
@@ -387,6 +388,32 @@ def test_a_small_region_dragged_by_an_occluders_flow_is_matched_as_a_whole():
     assert not _pixels(unmatched, RED).any()
 
 
+def test_a_shift_whose_landing_does_not_hold_up_gives_way_to_the_next_best():
+    # beside a fast bar, flow says the box moved with the bar (20 px), and there the source frame has the bar's
+    # twin of the box's outline, a perfect fit, around a region nobody coloured; the box's own place fits less
+    # well (its top edge was 3 px higher) but holds the red stroke
+    target = np.full((SIZE, SIZE), 255, np.uint8)
+    cv2.rectangle(target, (110, 60), (126, 76), 0, 2)
+    source = np.full((SIZE, SIZE), 255, np.uint8)
+    cv2.rectangle(source, (110, 57), (126, 76), 0, 2)
+    cv2.rectangle(source, (130, 60), (146, 76), 0, 2)
+    target, source = (1.0 - img.astype(np.float32) / 255.0 for img in (target, source))
+    labels_source, labels_target = segment_regions(source), segment_regions(target)
+    box_target = labels_target[68, 118]
+    strokes_source = _stroke((118, 68), RED, 4) + _stroke((20, 20), BLUE, 5)
+    kept = _stroke((20, 20), BLUE, 5)  # the background kept its strokes; the box lost all of its
+    flow_bwd = np.zeros((SIZE, SIZE, 2), np.float32)
+    flow_bwd[..., 0] = 20
+    matched = propagate.match_lost_regions(kept, labels_target, target, strokes_source, labels_source, source,
+                                           flow_bwd)
+    got = _pixels(matched, RED)
+    assert got.sum() > 10 and set(np.unique(labels_target[got])) == {box_target}
+    # with the twin coloured too, the better fit wins: the box takes the twin's colour
+    twin = strokes_source + _stroke((138, 68), GREEN, 4)
+    matched = propagate.match_lost_regions(kept, labels_target, target, twin, labels_source, source, flow_bwd)
+    assert _pixels(matched, GREEN).sum() > 10 and not _pixels(matched, RED).any()
+
+
 def test_a_big_occluder_that_flow_does_not_follow_is_found_by_its_outline(monkeypatch):
     # the bar (16% of the frame) jumps 16 px; flow says nothing moved, as DIS says of a plain fast bar
     source, target = _bar_and_box(40), _bar_and_box(56)
@@ -424,9 +451,8 @@ def test_a_big_region_outlined_by_one_straight_line_is_not_matched():
     # the strip right of a pillar's edge: its outline, one straight line, fits the old pillar's edge as well
     source, target = _vertical_lines(104, 150), _vertical_lines(120)
     labels_source, labels_target = segment_regions(source), segment_regions(target)
-    green = (40, 200, 60)
-    strokes_source = _stroke((50, 80), green, 5) + _stroke((127, 80), BLUE, 5) + _stroke((155, 80), green, 2)
-    kept = _stroke((50, 80), green, 5)
+    strokes_source = _stroke((50, 80), GREEN, 5) + _stroke((127, 80), BLUE, 5) + _stroke((155, 80), GREEN, 2)
+    kept = _stroke((50, 80), GREEN, 5)
     strip = labels_target[80, 140]
     assert (labels_target == strip).mean() > propagate.LOST_REGION_MAX_SHARE
     flow_bwd = np.zeros((SIZE, SIZE, 2), np.float32)
