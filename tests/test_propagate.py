@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import cv2
@@ -475,11 +476,7 @@ def test_a_keyframe_keeps_its_strokes_and_a_part_hinted_only_on_the_other_keyfra
 
 
 def test_a_frame_without_lines_gives_a_flat_flow_feature_without_overflow():
-    import warnings
-
-    from alacgan_batch.propagate import _line_feature
-
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the distance to no line at all is huge: no overflow on the way to white
-        feature = _line_feature(np.zeros((64, 80), np.float32))
+        feature = propagate._line_feature(np.zeros((64, 80), np.float32))
     assert feature.dtype == np.uint8 and (feature == 255).all()
