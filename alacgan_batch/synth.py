@@ -29,6 +29,8 @@ import cv2
 import numpy as np
 from skimage.color import rgb2lab
 
+from .metrics import non_line_mask
+
 __all__ = [
     "SynthFrame",
     "SynthShot",
@@ -594,13 +596,18 @@ def _cut_gaps(cov: np.ndarray, lab: np.ndarray, border: np.ndarray, rng: np.rand
 
 
 def draw_hint_strokes(frame: SynthFrame, rng: np.random.Generator, parts: Sequence[int] | None = None,
-                      strokes_per_part: int = 1) -> np.ndarray:
+                      strokes_per_part: int = 1, every_shape: bool = False) -> np.ndarray:
     """Short smooth strokes of each part's flat colour, like a colourist's hint layer.
 
     Returns HxWx4 uint8 RGBA: stroke pixels opaque (alpha 255) in the part's flat colour, the rest
     alpha 0. Strokes are 2-5 px wide and kept well inside their part (away from the lines), so each
     stroke pixel lies in the part whose colour it carries. ``parts`` defaults to every id present in
     ``frame.labels`` (background included); parts with no room for a stroke are skipped.
+
+    ``every_shape``: as an artist colouring a keyframe, also stroke each drawn shape of a part that got no
+    stroke: two shoes that touch are one piece of the part's labels but two shapes between the lines, and
+    a flat fill leaves the unstroked one bare. These strokes come from a stream spawned off ``rng`` (numpy's
+    ``Generator.spawn``), so every other stroke is the same with or without them.
     """
     labels = frame.labels
     h, w = labels.shape
@@ -618,7 +625,7 @@ def draw_hint_strokes(frame: SynthFrame, rng: np.random.Generator, parts: Sequen
     ids = sorted(int(i) for i in np.unique(labels)) if parts is None else [int(p) for p in parts]
     # keep clear of the widest line this frame size gets (see _line_art), plus its anti-aliasing
     clear = min(_MAX_WIDTH, 3.2 * math.sqrt(s)) / 2 + 0.75
-    for pid, part in _part_pieces(labels, ids, frame.part_colors):
+    def stroke(pid: int, part: np.ndarray, rng: np.random.Generator) -> None:
         keep = part & (dist > clear)
         width = int(rng.integers(2, 6))
         inside = keep & (dist > clear + width / 2 + 0.5)
@@ -628,7 +635,7 @@ def draw_hint_strokes(frame: SynthFrame, rng: np.random.Generator, parts: Sequen
             inside = keep & (dist > clear + 0.5)
         ys, xs = np.nonzero(inside)
         if ys.size == 0:
-            continue
+            return
         length = float(np.clip(0.6 * math.sqrt(ys.size), 6 * s, 40 * s))
         for _ in range(strokes_per_part):
             pts = _stroke_path(inside, ys, xs, rng, length, step=max(1.0, 1.5 * s))
@@ -640,12 +647,25 @@ def draw_hint_strokes(frame: SynthFrame, rng: np.random.Generator, parts: Sequen
             m = (buf >= 128) & keep
             out[m, :3] = frame.part_colors[pid]
             out[m, 3] = 255
+
+    pieces = list(_part_pieces(labels, ids, frame.part_colors))
+    for pid, part in pieces:
+        stroke(pid, part, rng)
+    if every_shape:
+        shape_rng = rng.spawn(1)[0]
+        for pid, shape in _drawn_shapes(frame.lineart, pieces):
+            if not out[shape, 3].any():
+                stroke(pid, shape, shape_rng)
     return out
+
+
+def _min_piece_area(labels: np.ndarray) -> int:
+    return max(16, labels.size // 4000)
 
 
 def _part_pieces(labels: np.ndarray, ids: Sequence[int], part_colors: dict) -> Iterator[tuple[int, np.ndarray]]:
     """Each separate piece of each part (a background split by a pillar is two pieces, each painted)."""
-    min_area = max(16, labels.size // 4000)
+    min_area = _min_piece_area(labels)
     for pid in ids:
         if pid not in part_colors:
             continue
@@ -654,6 +674,17 @@ def _part_pieces(labels: np.ndarray, ids: Sequence[int], part_colors: dict) -> I
             mask = pieces == piece
             if piece == 1 or mask.sum() >= min_area:
                 yield pid, mask
+
+
+def _drawn_shapes(lineart: np.ndarray, pieces: Sequence[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray]]:
+    """Each shape drawn inside each piece: its paper between the lines, with the lines grown 2 px so a 1-2 px gap
+    (see _cut_gaps) does not join two shapes. Shapes under the pieces' minimum area are left out."""
+    paper = non_line_mask(lineart, grow=2)
+    min_area = _min_piece_area(lineart)
+    for pid, piece in pieces:
+        count, shapes, stats, _ = cv2.connectedComponentsWithStats((piece & paper).astype(np.uint8), connectivity=4)
+        for shape in np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= min_area) + 1:
+            yield pid, shapes == shape
 
 
 def _stroke_path(inside: np.ndarray, ys: np.ndarray, xs: np.ndarray, rng: np.random.Generator,
@@ -719,7 +750,7 @@ def make_shot(seed: int, n_frames: int = 12, size: tuple[int, int] = (256, 256),
         if not -n_frames <= k < n_frames:
             raise ValueError(f"keyframe {k} is outside a shot of {n_frames} frames")
         keys.append(k % n_frames)
-    hints = {k: draw_hint_strokes(frames[k], hint_rng) for k in sorted(set(keys))}
+    hints = {k: draw_hint_strokes(frames[k], hint_rng, every_shape=True) for k in sorted(set(keys))}
     return SynthShot(frames=frames, hints=hints, seed=int(seed), part_names={0: "background", **scene.names})
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from alacgan_batch import synth
-from alacgan_batch.metrics import delta_e, propagation_accuracy
+from alacgan_batch.metrics import delta_e, non_line_mask, propagation_accuracy
 
 
 def _border(labels: np.ndarray) -> np.ndarray:
@@ -175,6 +175,28 @@ def test_draw_hint_strokes_chosen_parts():
     assert set(np.unique(fr.labels[strokes]).tolist()) == set(parts)
     for p in parts:
         assert (hint[strokes & (fr.labels == p)][:, :3] == fr.part_colors[p]).all()
+
+
+def test_every_shape_strokes_both_shoes_and_keeps_the_other_strokes():
+    # in this shot's first frame the two shoes touch: one piece of the labels, two shapes between the lines
+    shot = synth.make_shot(1_100_000_015, n_frames=2, size=(256, 256), keyframes=(0,))
+    frame = shot.frames[0]
+    shoes = next(p for p, name in shot.part_names.items() if name == "shoes")
+    count, shapes = cv2.connectedComponents(((frame.labels == shoes) & non_line_mask(frame.lineart, grow=2))
+                                            .astype(np.uint8), connectivity=4)
+    assert count - 1 == 2 and cv2.connectedComponents((frame.labels == shoes).astype(np.uint8))[0] - 1 == 1
+
+    def stroked_shoes(hint: np.ndarray) -> int:
+        return sum(bool((hint[..., 3][shapes == k] > 0).any()) for k in range(1, count))
+
+    plain = synth.draw_hint_strokes(frame, np.random.default_rng(0))
+    every = synth.draw_hint_strokes(frame, np.random.default_rng(0), every_shape=True)
+    assert stroked_shoes(plain) == 1 and stroked_shoes(every) == 2
+    assert (every[..., :3][(every[..., 3] > 0) & (frame.labels == shoes)] == frame.part_colors[shoes]).all()
+    assert propagation_accuracy(every, frame.labels, frame.part_colors) == 1.0
+    kept = plain[..., 3] > 0
+    assert np.array_equal(every[kept], plain[kept])  # the extra strokes come from their own stream
+    assert stroked_shoes(shot.hints[0]) == 2  # a shot's keyframes are stroked shape by shape
 
 
 def test_write_shot_and_dataset(tmp_path, shot):
