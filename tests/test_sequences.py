@@ -1,10 +1,14 @@
 """The flat engine on a generated shot: hints from the first and last frame reach every in-between."""
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
+from helpers import draw_frame, write_image
 
 from alacgan_batch import Colorizer, metrics, synth
+from alacgan_batch.errors import InputError
 from alacgan_batch.plan import PlanOptions, build_plan
 from alacgan_batch.sequence import read_image
 from alacgan_batch.sources import FolderSource
@@ -98,3 +102,14 @@ def test_the_stabilizer_starts_afresh_at_a_cut(tmp_path):
         assert np.array_equal(mine, alone)
     raw = run("both", stabilize=False)
     assert not np.array_equal(held[5], raw[5])  # the stabilizer is at work in each shot
+
+
+def test_a_refused_plan_leaves_no_plan_folder(tmp_path, monkeypatch):
+    """The plan's scratch folder goes at once when planning fails, not when the exception is collected."""
+    for i in range(1, 4):
+        write_image(tmp_path / "lineart" / f"shot.{i:04d}.png", draw_frame((64, 64), shift=i))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    with pytest.raises(InputError, match="no hints given") as refused:
+        build_plan(FolderSource.open(tmp_path / "lineart"), [], PlanOptions(on_missing_hints="error"))
+    assert refused.traceback and list((tmp_path / "scratch").iterdir()) == []
