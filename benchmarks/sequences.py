@@ -10,7 +10,7 @@ frames (metrics.py, CIE76 deltaE, paper pixels only):
   region counts alike, a sliver of a few pixels beside an occluder as much as a torso);
 - flicker by area: the same, each region weighted by its area (what a viewer sees more of);
 - "+-": the standard error of the flicker, from its spread over the shots. A few shots with a fast occluder
-  give most of it, so 16 shots pin the mean down to about +-0.35 dE at 12 frames (+-0.65 on the set the README
+  give most of it, so 16 shots pin the mean down to about +-0.35 dE at 12 frames (+-0.6 on the set the README
   also quotes);
 - seconds per frame for the whole pipeline (plan + colour + write).
 
