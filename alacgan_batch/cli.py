@@ -429,10 +429,11 @@ def _load_libraries() -> None:
     A KeyboardInterrupt raised while torch initialises can pass through code it runs with PyRun_String, which
     leaves CPython's 'unhandled Ctrl-C' flag set: the process then ends killed by SIGINT (status -2, not 130)
     after its clean stop, or after finishing the run when torch swallowed the interrupt. Held, the signal is
-    only recorded there."""
+    only recorded there. A signal the command was started ignoring (SIGINT in a shell's background job) stays
+    ignored, as Python leaves it for the rest of the run."""
     held: list[int] = []
     previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+                for sig in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not signal.SIG_IGN}
     try:
         from . import pipeline, train, video  # noqa: F401
     finally:

@@ -196,6 +196,18 @@ def test_ctrl_c_while_the_command_is_still_loading_is_a_one_line_stop(frames_dir
     assert not (tmp_path / "out").exists()
 
 
+def test_a_command_started_ignoring_ctrl_c_ignores_it_while_loading_too(frames_dir, tmp_path):
+    """A shell's background job starts with SIGINT ignored: Ctrl-C at the terminal is not for it, early or late."""
+    run = subprocess.Popen([sys.executable, "-m", "alacgan_batch", "colorize", str(frames_dir), "--engine", "flat",
+                            "-o", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    time.sleep(1.5)  # while the library loads, as in the test above
+    run.send_signal(signal.SIGINT)
+    _, stderr = run.communicate(timeout=120)
+    assert run.returncode == 0 and "interrupted" not in stderr, stderr
+    assert len(list((tmp_path / "out").glob("shot.*.png"))) == 5
+
+
 def test_video_to_frames_resumes_and_a_video_output_cannot(tmp_path, capsys):
     drawings = [np.repeat(draw_frame((64, 96), shift=i)[..., None], 3, axis=2) for i in range(6)]
     take = make_video(tmp_path / "take.mp4", drawings, fps=12)
