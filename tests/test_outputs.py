@@ -188,7 +188,8 @@ def test_a_stopped_run_exits_nonzero_cleans_up_and_can_be_finished(signum, targe
 def test_ctrl_c_while_the_command_is_still_loading_is_a_one_line_stop(frames_dir, tmp_path):
     """The package loads torch only when a command needs it, after the command's signal handling is in place."""
     run = subprocess.Popen([sys.executable, "-m", "alacgan_batch", "colorize", str(frames_dir), "-o",
-                            str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=_default_sigint)
     time.sleep(1.5)  # past Python's own start-up (0.2 s to the command's handlers), before torch (2-4 s) is loaded
     run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=60)
@@ -200,7 +201,7 @@ def test_a_command_started_ignoring_ctrl_c_ignores_it_while_loading_too(frames_d
     """A shell's background job starts with SIGINT ignored: Ctrl-C at the terminal is not for it, early or late."""
     run = subprocess.Popen([sys.executable, "-m", "alacgan_batch", "colorize", str(frames_dir), "--engine", "flat",
                             "-o", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # as `alacgan ... &`
     time.sleep(1.5)  # while the library loads, as in the test above
     run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=120)
