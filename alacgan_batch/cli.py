@@ -238,12 +238,17 @@ def hints_preview(
     columns: Annotated[int, typer.Option(help="Frames per row.", min=1)] = 6,
     propagate: Annotated[bool, typer.Option("--propagate/--no-propagate")] = True,
 ) -> None:
-    """A contact sheet of every frame with its propagated strokes over the line art."""
+    """A contact sheet of every frame with its propagated strokes over the line art; regions no stroke reaches
+    are hatched orange and their frames listed."""
     from .preview import contact_sheet
 
     with PhaseProgress() as progress:
-        path = contact_sheet(input, hints or [], output, columns=columns, propagate=propagate, progress=progress)
-    err.print(f"wrote {path}", highlight=False)
+        sheet = contact_sheet(input, hints or [], output, columns=columns, propagate=propagate, progress=progress)
+    err.print(f"wrote {sheet.path}", highlight=False)
+    if sheet.bare_frames:
+        shown = ", ".join(sheet.bare_frames[:8]) + (", ..." if len(sheet.bare_frames) > 8 else "")
+        err.print(f"{len(sheet.bare_frames)} frame(s) hold a region no stroke reaches (hatched orange): {shown}; "
+                  "a hint drawn on one of them colours it there and in its neighbours", highlight=False)
 
 
 @app.command()

@@ -385,3 +385,18 @@ def test_stroked_regions_are_the_regions_a_stroke_colour_is_voted_for():
 def test_region_fill_rejects_mismatched_hint():
     with pytest.raises(InputError):
         region_fill(np.ones((8, 8), np.int32), np.zeros((8, 9, 4), np.uint8))
+
+
+def test_bare_regions_are_the_sizeable_regions_without_strokes():
+    from alacgan_batch.preview import bare_regions
+
+    coverage = np.zeros((80, 120), np.float32)
+    cv2.rectangle(coverage, (10, 10), (50, 60), 1.0, 2)
+    cv2.rectangle(coverage, (70, 10), (110, 60), 1.0, 2)
+    cv2.rectangle(coverage, (60, 68), (63, 71), 1.0, 1)  # a speck of a region, under 0.2% of the frame
+    strokes = np.zeros((80, 120, 4), np.uint8)
+    strokes[30:34, 25:35] = (255, 0, 0, 255)  # the left box
+    strokes[2:4, 2:10] = (0, 0, 255, 255)  # the paper around
+    labels = segment_regions(coverage)
+    right = labels[35, 90]
+    assert (bare_regions(coverage, strokes) == (labels == right)).all()

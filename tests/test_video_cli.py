@@ -154,6 +154,28 @@ def test_hints_preview_writes_a_contact_sheet(frames_dir, tmp_path, capsys):
     assert red.sum() > 100  # the strokes are drawn on the thumbnails
 
 
+def test_hints_preview_hatches_regions_no_stroke_reaches(frames_dir, tmp_path, capsys):
+    def orange(path) -> int:
+        sheet = cv2.imread(str(path))  # BGR
+        return int(((sheet[..., 2] > 230) & (abs(sheet[..., 1].astype(int) - 140) < 25) & (sheet[..., 0] < 40)).sum())
+
+    # one stroke in the rectangle: the circle and the paper around both get none, in every frame
+    rect = write_image(tmp_path / "rect" / "shot.0001.png", stroke_image((72, 100), (20, 30), (255, 0, 0)))
+    code, _, stderr = run_cli(["hints", "preview", frames_dir, "--hints", rect.parent, "-o", tmp_path / "a.png"],
+                              capsys)
+    assert code == 0, stderr
+    assert "5 frame(s) hold a region no stroke reaches" in stderr and "frame 3," in stderr
+    assert orange(tmp_path / "a.png") > 500
+    # strokes in all three regions: nothing to report, nothing hatched
+    every = stroke_image((72, 100), (20, 30), (255, 0, 0)) | stroke_image((72, 100), (75, 36), (0, 0, 255)) \
+        | stroke_image((72, 100), (5, 64), (0, 255, 0))
+    write_image(tmp_path / "every" / "shot.0001.png", every)
+    code, _, stderr = run_cli(["hints", "preview", frames_dir, "--hints", tmp_path / "every", "-o",
+                               tmp_path / "b.png"], capsys)
+    assert code == 0 and "no stroke reaches" not in stderr, stderr
+    assert orange(tmp_path / "b.png") == 0
+
+
 def test_inputs_are_never_touched(frames_dir, tmp_path, capsys):
     before = snapshot(frames_dir)
     run_cli(["colorize", frames_dir, "--engine", "flat", "-o", tmp_path / "o"], capsys)
