@@ -28,8 +28,8 @@ LABEL_HEIGHT = 22
 KEYFRAME_COLOR = (40, 90, 230)
 UNHINTED_COLOR = (220, 40, 40)
 BARE_COLOR = (255, 140, 0)
-# a region of 0.2% of the frame (a forearm at 256x256) left without strokes is worth the artist's look; smaller
-# ones are mostly slivers beside lines and occluders, which the colour passes fill from their neighbours
+# a region of 0.2% of the frame (130 px at 256x256, a small forearm) left without strokes is worth the artist's
+# look; smaller ones are mostly slivers beside lines and occluders, too many to list and too small to hint
 BARE_SHARE = 0.002
 
 
@@ -44,10 +44,10 @@ class ContactSheet:
 def bare_regions(coverage: np.ndarray, strokes: np.ndarray) -> np.ndarray:
     """HxW bool: the regions of the line art (regions.segment_regions) of at least BARE_SHARE of the frame that
     hold no stroke pixel."""
-    from .regions import region_stroke_colors, segment_regions
+    from .regions import segment_regions, stroked_regions
 
     labels = segment_regions(coverage)
-    _, stroked = region_stroke_colors(labels, strokes)
+    stroked = stroked_regions(labels, strokes)
     big = np.bincount(labels.ravel(), minlength=stroked.size) >= BARE_SHARE * labels.size
     big[0] = False  # lines
     return (big & ~stroked)[labels]
