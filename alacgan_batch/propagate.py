@@ -484,7 +484,7 @@ def _outline_support(near_line: np.ndarray, ys: np.ndarray, xs: np.ndarray, shif
 
 def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_target: np.ndarray,
                        strokes_source: np.ndarray, labels_source: np.ndarray, coverage_source: np.ndarray,
-                       flow_bwd: np.ndarray) -> np.ndarray:
+                       flow_bwd: np.ndarray, wide_only: bool = False) -> np.ndarray:
     """Give strokes to regions still without any, by finding where their outline was in the other frame.
 
     Flow is smooth: next to an occluder that moves fast, it drags a small region along with the occluder, and
@@ -502,7 +502,7 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
     it is scored at every shift within MATCH_REACH of the short side (nearest its own flow among equals) and
     needs MATCH_SUPPORT_WIDE. One whose outline is a single straight line is left alone: that fits anywhere
     along a parallel edge, such as the old place of the occluder beside it.
-    flow_bwd: target -> source.
+    flow_bwd: target -> source. `wide_only`: match only the bigger regions (the wide search).
     """
     height, width = labels_target.shape
     n_target = int(labels_target.max()) + 1
@@ -510,6 +510,8 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
     area_target = np.bincount(labels_target.ravel(), minlength=n_target)
     lost = np.flatnonzero(~has_strokes & (area_target >= 4))
     lost = lost[lost > 0]
+    if wide_only:
+        lost = lost[area_target[lost] > LOST_REGION_MAX_SHARE * height * width]
     source_color, source_colored = region_stroke_colors(labels_source, strokes_source)
     if not len(lost) or not source_colored.any():
         return strokes
@@ -605,13 +607,14 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
     while its stretch of the shot is being worked on. `labels` (segment_regions of each frame) are computed
     when not given. With `carry_regions`, a region whose strokes were all lost on the way takes the colour
     of the region it comes from (carry_region_colors), so colours stay with their regions over long chains;
-    then, between two keyframes, one sweep each way over the finished frames gives a region still without
-    strokes the colour of the region it comes from in the frame beside it (round-trip checked flows, any
-    area ratio); last, small regions that flow could not follow are matched as a whole
-    (match_lost_regions), one pass each way between keyframes and at every step beyond them. The keyframes
-    take part in the sweep and the matching: their own strokes stay exactly as drawn, and a region the
-    artist left without strokes there may take the colour it has in the frame beside it (a part hinted on
-    one keyframe only keeps its colour on the other).
+    a big one (a fast occluder, which flow does not follow) is first matched as a whole by its outline
+    (match_lost_regions). Then, between two keyframes, the finished frames get one matching pass each way
+    (small regions flow could not follow, matched as a whole), and last one sweep each way that gives a
+    region still without strokes the colour of the region it comes from in the frame beside it (round-trip
+    checked flows, any area ratio). Beyond the keyframes every step is matched so. The keyframes take part
+    in the matching and the sweep: their own strokes stay exactly as drawn, and a region the artist left
+    without strokes there may take the colour it has in the frame beside it (a part hinted on one keyframe
+    only keeps its colour on the other).
     `progress(done)` is called with the number of finished frames each time one is finished, and between
     two keyframes also as the chains advance (each step counts half a frame), so it never stalls for a long
     stretch; it never goes down and ends at n.
@@ -688,14 +691,19 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
             flows[(a, b)], flows[(b, a)] = _flow_pair(feature(a), feature(b))
         return flows[(a, b)]
 
-    def match(i: int, j: int, strokes: np.ndarray, strokes_j: np.ndarray) -> np.ndarray:
-        return match_lost_regions(strokes, labels_of(i), cov(i), strokes_j, labels_of(j), cov(j), flow(i, j))
+    def match(i: int, j: int, strokes: np.ndarray, strokes_j: np.ndarray, wide_only: bool = False) -> np.ndarray:
+        return match_lost_regions(strokes, labels_of(i), cov(i), strokes_j, labels_of(j), cov(j), flow(i, j),
+                                  wide_only)
 
     def walk(start: int, stop: int, outer: bool = False) -> Iterator[tuple[int, np.ndarray]]:
         """Strokes of keyframe `start` carried step by step to each frame up to `stop` (exclusive).
 
-        `outer`: a walk beyond the first or last keyframe, whose frames are final as they come; lost regions
-        are matched as a whole at each step (between keyframes that is done once both chains are merged).
+        At each step, a big region that lost its strokes (a fast occluder) is first matched by its outline
+        (match_lost_regions' wide search): flow does not follow it, and following the flow back it lands in
+        the strip of background of its size beside it, whose colour it took. Then regions still without
+        strokes take their colour by flow (carry_region_colors). `outer`: a walk beyond the first or last
+        keyframe, whose frames are final as they come, so the small regions still lost are matched at each
+        step (between keyframes that is done once both chains are merged).
         """
         step = 1 if stop > start else -1
         current = key_hints[start]
@@ -705,7 +713,8 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
                 warped = warp_strokes(current, flow(prev, i), flow(i, prev), cov(i), labels_of(i),
                                       labels_source=labels_of(prev))
                 if carry_regions:
-                    carried = carry_region_colors(warped, labels_of(i), current, labels_of(prev), flow(i, prev))
+                    matched = match(i, prev, warped, current, wide_only=True)
+                    carried = carry_region_colors(matched, labels_of(i), current, labels_of(prev), flow(i, prev))
                     current = match(i, prev, carried, current) if outer else carried
                 else:
                     current = warped
@@ -749,14 +758,14 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
             merged[k1], merged[k2] = keyframe_strokes[k1], keyframe_strokes[k2]
             # keyframes included: a region left without strokes there is filled like any other frame's
             passes = ((range(k1 + 1, k2 + 1), -1), (range(k2 - 1, k1 - 1, -1), 1))
+            for order, step in passes:  # the outline match first: the stricter test, as in the chains
+                for i in order:
+                    merged[i] = match(i, i + step, merged[i], merged[i + step])
             for order, step in passes:
                 for i in order:
                     j = i + step
                     merged[i] = carry_region_colors(merged[i], labels_of(i), merged[j], labels_of(j), flow(i, j),
                                                     flow(j, i), area=SWEEP_AREA)
-            for order, step in passes:  # what flow could not follow, matched region by region
-                for i in order:
-                    merged[i] = match(i, i + step, merged[i], merged[i + step])
             keyframe_strokes[k1], keyframe_strokes[k2] = merged.pop(k1), merged.pop(k2)
         finish(k1, keyframe_strokes.pop(k1))
         for i in range(k1 + 1, k2):

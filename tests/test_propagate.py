@@ -382,6 +382,9 @@ def test_a_small_region_dragged_by_an_occluders_flow_is_matched_as_a_whole():
     assert not (got & (target >= 0.5)).any()
     assert np.array_equal(matched[_pixels(lost)], lost[_pixels(lost)])  # strokes it had stay as they were
     assert box_source > 0
+    only_big = propagate.match_lost_regions(lost, labels_target, target, strokes_source, labels_source, source,
+                                            flow_bwd, wide_only=True)
+    assert np.array_equal(only_big, lost)  # the box is small: not for the wide search
     # a region whose outline matches nothing in the other frame is left alone
     blank = np.zeros_like(source)
     unmatched = propagate.match_lost_regions(lost, labels_target, target, strokes_source, segment_regions(blank),
@@ -429,6 +432,8 @@ def test_a_big_occluder_that_flow_does_not_follow_is_found_by_its_outline(monkey
     got = _pixels(matched, BLUE)
     assert got.sum() > 100 and set(np.unique(labels_target[got])) == {bar_target}
     assert np.array_equal(matched[_pixels(kept)], kept[_pixels(kept)])
+    assert np.array_equal(propagate.match_lost_regions(kept, labels_target, target, strokes_source, labels_source,
+                                                       source, flow_bwd, wide_only=True), matched)
     # beyond MATCH_REACH (1/8 of the short side: 20 px here) it is not searched for
     far = _bar_and_box(70)
     labels_far = segment_regions(far)
@@ -439,6 +444,31 @@ def test_a_big_occluder_that_flow_does_not_follow_is_found_by_its_outline(monkey
     refused = propagate.match_lost_regions(kept, labels_target, target, strokes_source, labels_source, source,
                                            flow_bwd)
     assert not _pixels(refused, BLUE).any()
+
+
+def _pillar(left: int, width: int = 30) -> np.ndarray:
+    """Coverage: a full-height pillar (two vertical lines) from x = left, on plain paper."""
+    img = np.full((SIZE, SIZE), 255, np.uint8)
+    cv2.rectangle(img, (left, -5), (left + width, SIZE + 5), 0, 2)
+    return 1.0 - img.astype(np.float32) / 255.0
+
+
+def test_a_fast_pillar_keeps_its_colour_between_keyframes_not_the_background_beside_it():
+    # the pillar jumps 18 px a frame, more than half its width: flow does not follow it, its strokes are dropped,
+    # and flow takes it back into the strip of background of its size beside it. Matched by its outline first,
+    # it keeps its own colour (with flow first, every in-between frame had it green, as the background)
+    lefts = [20 + 18 * i for i in range(6)]
+    frames = [_pillar(x) for x in lefts]
+    labels = [segment_regions(f) for f in frames]
+
+    def hints(x: int) -> np.ndarray:
+        return _stroke((x + 15, 80), BLUE, 5) + _stroke((2, 80), GREEN, 1) + _stroke((SIZE - 3, 80), GREEN, 1)
+
+    out = propagate_hints(frames, {0: hints(lefts[0]), 5: hints(lefts[5])}, labels=labels)
+    for i in range(1, 5):
+        pillar = labels[i] == labels[i][80, lefts[i] + 15]
+        assert (_pixels(out[i], BLUE) & pillar).sum() > 1000, i
+        assert not (_pixels(out[i], GREEN) & pillar).any(), i
 
 
 def _vertical_lines(*xs: int) -> np.ndarray:
