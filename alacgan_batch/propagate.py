@@ -458,7 +458,7 @@ MATCH_REACH = 1 / 8  # every shift up to this share of the short side is tried
 MATCH_SUPPORT_WIDE = 0.8
 OUTLINE_MIN_SPREAD = 3.0  # px: the outline must be more than one straight line (its width across, 1 std)
 _MATCH_OUTLINE_SAMPLE = 400  # outline pixels scored per shift
-_SHIFT_BLOCK = 1024  # shifts scored together (a 1024-shift block of 400 pixels: 3 MiB of indices per axis)
+_SHIFT_BLOCK = 1024  # shifts _outline_support scores together (one row of outline pixels each: bounded memory)
 
 
 def _straight(ys: np.ndarray, xs: np.ndarray) -> bool:
@@ -480,6 +480,26 @@ def _outline_support(near_line: np.ndarray, ys: np.ndarray, xs: np.ndarray, shif
         support[start:start + len(block)] = near_line[np.clip(ys + block[:, 1:], 0, height - 1),
                                                       np.clip(xs + block[:, :1], 0, width - 1)].mean(axis=1)
     return support
+
+
+def _outline_support_grid(near_line: np.ndarray, ys: np.ndarray, xs: np.ndarray, reach: int) -> np.ndarray:
+    """_outline_support at every shift with |dx|, |dy| <= reach, in the order of
+    np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2) for grid = -reach..reach (dy major).
+
+    One correlation of the outline with the line mask around it (cv2.matchTemplate) instead of a gather per
+    shift: the wide search scores tens of thousands of shifts. The window is gathered with clipped indices,
+    as _outline_support clips, and the counts are whole numbers, so rounding the float result gives them
+    exactly: the same shares.
+    """
+    height, width = near_line.shape
+    top, left = int(ys.min()), int(xs.min())
+    template = np.zeros((int(ys.max()) - top + 1, int(xs.max()) - left + 1), np.float32)
+    template[ys - top, xs - left] = 1.0
+    rows = np.clip(np.arange(top - reach, top + template.shape[0] + reach), 0, height - 1)
+    cols = np.clip(np.arange(left - reach, left + template.shape[1] + reach), 0, width - 1)
+    window = near_line[np.ix_(rows, cols)].astype(np.float32)
+    counts = np.rint(cv2.matchTemplate(window, template, cv2.TM_CCORR)).astype(np.int64)
+    return (counts / len(ys)).ravel()
 
 
 def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_target: np.ndarray,
@@ -559,14 +579,14 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
             grid = np.arange(-reach, reach + 1)
             shifts = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)
             step = max(1, len(by) // _MATCH_OUTLINE_SAMPLE)
-            by, bx = by[::step], bx[::step]
+            support = _outline_support_grid(near_source_line, by[::step] + y0, bx[::step] + x0, reach)
             own = np.array(region_flow(int(r)))
         else:
             neighbours = np.unique(crop[cv2.dilate(ring.view(np.uint8), _RING) > 0])
             flows = {(0, 0), region_flow(int(r))} | {region_flow(int(q)) for q in neighbours if q not in (0, r)}
             shifts = np.array(sorted({(dx + a, dy + b) for dx, dy in flows for a in (-1, 0, 1) for b in (-1, 0, 1)}))
+            support = _outline_support(near_source_line, by + y0, bx + x0, shifts)
             own = None
-        support = _outline_support(near_source_line, by + y0, bx + x0, shifts)
         if own is None:
             # the shifts best first (of equals, the first: the shifts are sorted, so the result is deterministic);
             # where a landing does not hold up below, the next is tried, if it fits well enough for a runner-up

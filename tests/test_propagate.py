@@ -471,6 +471,18 @@ def test_a_fast_pillar_keeps_its_colour_between_keyframes_not_the_background_bes
         assert not (_pixels(out[i], GREEN) & pillar).any(), i
 
 
+def test_the_wide_search_scores_every_shift_as_the_shift_by_shift_count_does():
+    # one correlation instead of a gather per shift: the same shares, up to the frame's edges (clipped there)
+    rng = np.random.default_rng(7)
+    near_line = rng.random((90, 120)) < 0.3
+    ys, xs = np.divmod(rng.choice(90 * 120, 300, replace=False), 120)
+    for reach in (8, 40):
+        grid = np.arange(-reach, reach + 1)
+        shifts = np.stack(np.meshgrid(grid, grid), -1).reshape(-1, 2)
+        assert np.array_equal(propagate._outline_support_grid(near_line, ys, xs, reach),
+                              propagate._outline_support(near_line, ys, xs, shifts))
+
+
 def _vertical_lines(*xs: int) -> np.ndarray:
     img = np.full((SIZE, SIZE), 255, np.uint8)
     for x in xs:
