@@ -91,86 +91,94 @@ def build_plan(source: FrameSource, hints: Sequence[HintSpec | str | Path] = (),
     `progress(phase, done, total)`: phase "plan" while the frames are read, "propagate" while strokes are
     carried (frames of shots with nothing to carry count as done at once).
     """
-    from .video import CutDetector
-
     options = options or PlanOptions()
     # a folder's frames are known up front: check the hints before the long pass
     keyframes = assign_hints(list(hints), source.frames) if hints and isinstance(source, FolderSource) else None
 
     tmp = tempfile.TemporaryDirectory(prefix="alacgan-plan-")
     try:
-        workdir = Path(tmp.name)
-        (workdir / "coverage").mkdir()
-        (workdir / "strokes").mkdir()
-        detect = options.detect_cuts if options.detect_cuts is not None else not isinstance(source, FolderSource)
-        if not hints and not detect and not keep_coverage and isinstance(source, FolderSource):
-            shots = [range(len(source.frames))]
-            if options.on_missing_hints == "error":
-                raise InputError("no hints given, and --on-missing-hints error asks for them")
-            return Plan(list(source.frames), [], [], shots, {}, list(shots), workdir, _tmp=tmp)
-        detector = CutDetector() if detect else None
-        frames, sizes, wsizes, cuts = [], [], [], []
-        total = len(source)
-        for ref, lineart in source:
-            index = len(frames)
-            wsize = working_size(lineart.size, options.short_side)
-            coverage = cv2.resize(lineart.coverage, (wsize[1], wsize[0]), interpolation=cv2.INTER_AREA) \
-                if wsize != lineart.size else lineart.coverage
-            coverage8 = np.round(np.clip(coverage, 0, 1) * 255).astype(np.uint8)
-            _save(workdir / "coverage" / f"{index:06d}.png", coverage8)
-            if detector is not None and detector.push(255 - coverage8) and index > 0:
-                cuts.append(index)
-            frames.append(ref)
-            sizes.append(lineart.size)
-            wsizes.append(wsize)
-            if progress:
-                progress("plan", index + 1, max(total, index + 1))
-        if not frames:
-            raise InputError("no frames to colour")
-        if keyframes is None:
-            keyframes = assign_hints(list(hints), frames) if hints else {}
-
-        key_strokes = {i: strokes_to_working(read_strokes(p, sizes[i]), wsizes[i]) for i, p in keyframes.items()}
-        bounds = [0, *cuts, len(frames)]
-        shots = [range(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
-        plan = Plan(frames, sizes, wsizes, shots, dict(keyframes), [], workdir, _tmp=tmp)
-
-        def keep(index: int, strokes: np.ndarray) -> None:  # a frame without strokes has no file
-            if strokes[..., 3].any():
-                _save(workdir / "strokes" / f"{index:06d}.png", strokes)
-
-        def propagated(done: int) -> None:
-            if progress:
-                progress("propagate", done, len(frames))
-
-        for shot in shots:
-            keys = {i - shot.start: s for i, s in key_strokes.items() if i in shot}
-            if not keys:
-                if options.on_missing_hints == "error":
-                    raise InputError(f"shot at frames {frames[shot.start].label}..{frames[shot.stop - 1].label} has no "
-                                     "hints; add a hint there or pass --on-missing-hints auto")
-                plan.unhinted_shots.append(shot)
-            elif options.propagate and len(shot) > 1:
-                from .propagate import propagate_hints
-
-                changed = next((i for i in shot if wsizes[i] != wsizes[shot.start]), None)
-                if changed is not None:  # strokes cannot be carried between frames of different shapes
-                    raise InputError(f"{frames[changed].label} is {sizes[changed][1]}x{sizes[changed][0]} but "
-                                     f"{frames[shot.start].label}, in the same shot, is {sizes[shot.start][1]}x"
-                                     f"{sizes[shot.start][0]}: frames of one shot must share a shape")
-                # coverages are read from disk as propagation reaches them, strokes written as they are final:
-                # memory follows the longest stretch between keyframes, not the shot
-                propagate_hints(_ShotCoverage(plan, shot), keys,
-                                on_frame=lambda j, strokes, shot=shot: keep(shot.start + j, strokes),
-                                progress=lambda done, shot=shot: propagated(shot.start + done))
-            else:
-                for j, strokes in keys.items():
-                    keep(shot.start + j, strokes)
-            propagated(shot.stop)
-        return plan
+        return _plan_into(tmp, source, hints, options, progress, keep_coverage, keyframes)
     except BaseException:  # a refused shot or a Ctrl-C while planning leaves no plan folder behind
         tmp.cleanup()
         raise
+
+
+def _plan_into(tmp: tempfile.TemporaryDirectory, source: FrameSource, hints: Sequence[HintSpec | str | Path],
+               options: PlanOptions, progress: Callable[[str, int, int], None] | None, keep_coverage: bool,
+               keyframes: dict[int, Path] | None) -> Plan:
+    """build_plan's work, in the scratch folder `tmp`, which the returned Plan owns; `keyframes`: the hints
+    already assigned to a folder's frames, or None to assign them once the frames are read."""
+    from .video import CutDetector
+
+    workdir = Path(tmp.name)
+    (workdir / "coverage").mkdir()
+    (workdir / "strokes").mkdir()
+    detect = options.detect_cuts if options.detect_cuts is not None else not isinstance(source, FolderSource)
+    if not hints and not detect and not keep_coverage and isinstance(source, FolderSource):
+        shots = [range(len(source.frames))]
+        if options.on_missing_hints == "error":
+            raise InputError("no hints given, and --on-missing-hints error asks for them")
+        return Plan(list(source.frames), [], [], shots, {}, list(shots), workdir, _tmp=tmp)
+    detector = CutDetector() if detect else None
+    frames, sizes, wsizes, cuts = [], [], [], []
+    total = len(source)
+    for ref, lineart in source:
+        index = len(frames)
+        wsize = working_size(lineart.size, options.short_side)
+        coverage = cv2.resize(lineart.coverage, (wsize[1], wsize[0]), interpolation=cv2.INTER_AREA) \
+            if wsize != lineart.size else lineart.coverage
+        coverage8 = np.round(np.clip(coverage, 0, 1) * 255).astype(np.uint8)
+        _save(workdir / "coverage" / f"{index:06d}.png", coverage8)
+        if detector is not None and detector.push(255 - coverage8) and index > 0:
+            cuts.append(index)
+        frames.append(ref)
+        sizes.append(lineart.size)
+        wsizes.append(wsize)
+        if progress:
+            progress("plan", index + 1, max(total, index + 1))
+    if not frames:
+        raise InputError("no frames to colour")
+    if keyframes is None:
+        keyframes = assign_hints(list(hints), frames) if hints else {}
+
+    key_strokes = {i: strokes_to_working(read_strokes(p, sizes[i]), wsizes[i]) for i, p in keyframes.items()}
+    bounds = [0, *cuts, len(frames)]
+    shots = [range(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+    plan = Plan(frames, sizes, wsizes, shots, dict(keyframes), [], workdir, _tmp=tmp)
+
+    def keep(index: int, strokes: np.ndarray) -> None:  # a frame without strokes has no file
+        if strokes[..., 3].any():
+            _save(workdir / "strokes" / f"{index:06d}.png", strokes)
+
+    def propagated(done: int) -> None:
+        if progress:
+            progress("propagate", done, len(frames))
+
+    for shot in shots:
+        keys = {i - shot.start: s for i, s in key_strokes.items() if i in shot}
+        if not keys:
+            if options.on_missing_hints == "error":
+                raise InputError(f"shot at frames {frames[shot.start].label}..{frames[shot.stop - 1].label} has no "
+                                 "hints; add a hint there or pass --on-missing-hints auto")
+            plan.unhinted_shots.append(shot)
+        elif options.propagate and len(shot) > 1:
+            from .propagate import propagate_hints
+
+            changed = next((i for i in shot if wsizes[i] != wsizes[shot.start]), None)
+            if changed is not None:  # strokes cannot be carried between frames of different shapes
+                raise InputError(f"{frames[changed].label} is {sizes[changed][1]}x{sizes[changed][0]} but "
+                                 f"{frames[shot.start].label}, in the same shot, is {sizes[shot.start][1]}x"
+                                 f"{sizes[shot.start][0]}: frames of one shot must share a shape")
+            # coverages are read from disk as propagation reaches them, strokes written as they are final:
+            # memory follows the longest stretch between keyframes, not the shot
+            propagate_hints(_ShotCoverage(plan, shot), keys,
+                            on_frame=lambda j, strokes, shot=shot: keep(shot.start + j, strokes),
+                            progress=lambda done, shot=shot: propagated(shot.start + done))
+        else:
+            for j, strokes in keys.items():
+                keep(shot.start + j, strokes)
+        propagated(shot.stop)
+    return plan
 
 
 class _ShotCoverage(Sequence):

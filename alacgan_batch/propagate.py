@@ -10,6 +10,7 @@ line, and snapped so a stroke stays inside one region of the new frame.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -504,7 +505,7 @@ def _outline_support_grid(near_line: np.ndarray, ys: np.ndarray, xs: np.ndarray,
 
 def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_target: np.ndarray,
                        strokes_source: np.ndarray, labels_source: np.ndarray, coverage_source: np.ndarray,
-                       flow_bwd: np.ndarray, wide_only: bool = False) -> np.ndarray:
+                       flow_bwd: np.ndarray, only: Literal["big", "small"] | None = None) -> np.ndarray:
     """Give strokes to regions still without any, by finding where their outline was in the other frame.
 
     Flow is smooth: next to an occluder that moves fast, it drags a small region along with the occluder, and
@@ -522,7 +523,8 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
     it is scored at every shift within MATCH_REACH of the short side (nearest its own flow among equals) and
     needs MATCH_SUPPORT_WIDE. One whose outline is a single straight line is left alone: that fits anywhere
     along a parallel edge, such as the old place of the occluder beside it.
-    flow_bwd: target -> source. `wide_only`: match only the bigger regions (the wide search).
+    flow_bwd: target -> source. `only`: "big" matches only the bigger regions (the wide search), "small" only
+    the others.
     """
     height, width = labels_target.shape
     n_target = int(labels_target.max()) + 1
@@ -530,8 +532,9 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
     area_target = np.bincount(labels_target.ravel(), minlength=n_target)
     lost = np.flatnonzero(~has_strokes & (area_target >= 4))
     lost = lost[lost > 0]
-    if wide_only:
-        lost = lost[area_target[lost] > LOST_REGION_MAX_SHARE * height * width]
+    if only is not None:
+        big = area_target[lost] > LOST_REGION_MAX_SHARE * height * width
+        lost = lost[big if only == "big" else ~big]
     source_color, source_colored = region_stroke_colors(labels_source, strokes_source)
     if not len(lost) or not source_colored.any():
         return strokes
@@ -711,9 +714,9 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
             flows[(a, b)], flows[(b, a)] = _flow_pair(feature(a), feature(b))
         return flows[(a, b)]
 
-    def match(i: int, j: int, strokes: np.ndarray, strokes_j: np.ndarray, wide_only: bool = False) -> np.ndarray:
-        return match_lost_regions(strokes, labels_of(i), cov(i), strokes_j, labels_of(j), cov(j), flow(i, j),
-                                  wide_only)
+    def match(i: int, j: int, strokes: np.ndarray, strokes_j: np.ndarray,
+              only: Literal["big", "small"] | None = None) -> np.ndarray:
+        return match_lost_regions(strokes, labels_of(i), cov(i), strokes_j, labels_of(j), cov(j), flow(i, j), only)
 
     def walk(start: int, stop: int, outer: bool = False) -> Iterator[tuple[int, np.ndarray]]:
         """Strokes of keyframe `start` carried step by step to each frame up to `stop` (exclusive).
@@ -733,9 +736,10 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
                 warped = warp_strokes(current, flow(prev, i), flow(i, prev), cov(i), labels_of(i),
                                       labels_source=labels_of(prev))
                 if carry_regions:
-                    matched = match(i, prev, warped, current, wide_only=True)
+                    matched = match(i, prev, warped, current, only="big")
                     carried = carry_region_colors(matched, labels_of(i), current, labels_of(prev), flow(i, prev))
-                    current = match(i, prev, carried, current) if outer else carried
+                    # the big regions were searched for above, with the same frames: only the small ones are left
+                    current = match(i, prev, carried, current, only="small") if outer else carried
                 else:
                     current = warped
             yield i, current

@@ -383,7 +383,7 @@ def test_a_small_region_dragged_by_an_occluders_flow_is_matched_as_a_whole():
     assert np.array_equal(matched[_pixels(lost)], lost[_pixels(lost)])  # strokes it had stay as they were
     assert box_source > 0
     only_big = propagate.match_lost_regions(lost, labels_target, target, strokes_source, labels_source, source,
-                                            flow_bwd, wide_only=True)
+                                            flow_bwd, only="big")
     assert np.array_equal(only_big, lost)  # the box is small: not for the wide search
     # a region whose outline matches nothing in the other frame is left alone
     blank = np.zeros_like(source)
@@ -433,7 +433,9 @@ def test_a_big_occluder_that_flow_does_not_follow_is_found_by_its_outline(monkey
     assert got.sum() > 100 and set(np.unique(labels_target[got])) == {bar_target}
     assert np.array_equal(matched[_pixels(kept)], kept[_pixels(kept)])
     assert np.array_equal(propagate.match_lost_regions(kept, labels_target, target, strokes_source, labels_source,
-                                                       source, flow_bwd, wide_only=True), matched)
+                                                       source, flow_bwd, only="big"), matched)
+    assert np.array_equal(propagate.match_lost_regions(kept, labels_target, target, strokes_source, labels_source,
+                                                       source, flow_bwd, only="small"), kept)  # the bar is big
     # beyond MATCH_REACH (1/8 of the short side: 20 px here) it is not searched for
     far = _bar_and_box(70)
     labels_far = segment_regions(far)
