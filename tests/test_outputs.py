@@ -148,6 +148,22 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _wait_until_loading(run: subprocess.Popen) -> None:
+    """Wait until the command's own signal handling is in place (it catches SIGTERM, which Python alone does
+    not) and it is loading the library; fail if torch was loaded by then (the signal would not land while
+    loading). Read from /proc, so no guess of how long start-up takes on this machine."""
+    status, maps = Path(f"/proc/{run.pid}/status"), Path(f"/proc/{run.pid}/maps")
+    deadline = time.monotonic() + 60
+    while run.poll() is None and time.monotonic() < deadline:
+        caught = next(int(line.split()[1], 16) for line in status.read_text().splitlines()
+                      if line.startswith("SigCgt:"))
+        if caught >> (signal.SIGTERM - 1) & 1:
+            break
+        time.sleep(0.005)
+    assert run.poll() is None and time.monotonic() < deadline, "the command never set up its signal handling"
+    assert "libtorch" not in maps.read_text(), "torch was already loaded: the signal would not land while loading"
+
+
 @pytest.mark.parametrize(("signum", "target"), [(signal.SIGINT, "frames"), (signal.SIGTERM, "frames"),
                                                 (signal.SIGTERM, "video")])
 def test_a_stopped_run_exits_nonzero_cleans_up_and_can_be_finished(signum, target, tmp_path):
@@ -190,7 +206,7 @@ def test_ctrl_c_while_the_command_is_still_loading_is_a_one_line_stop(frames_dir
     run = subprocess.Popen([sys.executable, "-m", "alacgan_batch", "colorize", str(frames_dir), "-o",
                             str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            preexec_fn=_default_sigint)
-    time.sleep(1.5)  # past Python's own start-up (0.2 s to the command's handlers), before torch (2-4 s) is loaded
+    _wait_until_loading(run)
     run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=60)
     assert run.returncode == 130 and "interrupted (SIGINT)" in stderr and "Traceback" not in stderr, stderr
@@ -202,7 +218,7 @@ def test_a_command_started_ignoring_ctrl_c_ignores_it_while_loading_too(frames_d
     run = subprocess.Popen([sys.executable, "-m", "alacgan_batch", "colorize", str(frames_dir), "--engine", "flat",
                             "-o", str(tmp_path / "out")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # as `alacgan ... &`
-    time.sleep(1.5)  # while the library loads, as in the test above
+    _wait_until_loading(run)
     run.send_signal(signal.SIGINT)
     _, stderr = run.communicate(timeout=120)
     assert run.returncode == 0 and "interrupted" not in stderr, stderr
