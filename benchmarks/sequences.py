@@ -15,9 +15,10 @@ frames (metrics.py, CIE76 deltaE, paper pixels only):
 - seconds per frame for the whole pipeline (plan + colour + write).
 
     python benchmarks/sequences.py [--engines flat,network,network+nolock,network+flatten,hybrid]
-        [--shots 16] [--frames 12,24] [--first-seed 1100000000]
+        [--shots 16] [--frames 12,24] [--first-seed 1100000000] [--jobs 1]
 
---first-seed picks another set of held-out shots (the README also quotes 1200000100).
+--first-seed picks another set of held-out shots (the README also quotes 1200000100). --jobs N scores N shots at
+once in separate processes (same figures; the seconds per frame are then those of a process sharing the cores).
 
 An engine name may carry options after "+": "network+flatten" (--flatten), "network+nostabilize"
 (--no-stabilize: the network's colours as they come, frame by frame), "network+nolock" (--no-lock-hints:
@@ -29,12 +30,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -81,16 +84,40 @@ def score_shot(colorizer: Colorizer, seed: int, frames: int, size: int) -> dict:
             "seconds_per_frame": seconds}
 
 
-def run(engine: str, shots: int, frames: int, size: int, weights: Path | None = None,
-        first_seed: int = SEQ_SEED_BASE) -> dict:
+def make_colorizer(engine: str, weights: Path | None = None) -> Colorizer:
     # short_side 0: score at the shots' own size (the synth shots are drawn at the training scale)
     name, *extras = engine.split("+")
     unknown = set(extras) - {"flatten", "nostabilize", "nolock"}
     if unknown:
         raise SystemExit(f"unknown engine option(s) {', '.join(sorted(unknown))} in {engine!r}")
-    colorizer = Colorizer(weights=weights, engine=name, short_side=0, device="cpu", flatten="flatten" in extras,
-                          stabilize="nostabilize" not in extras, lock_hints="nolock" not in extras)
-    rows = [score_shot(colorizer, first_seed + n, frames, size) for n in range(shots)]
+    return Colorizer(weights=weights, engine=name, short_side=0, device="cpu", flatten="flatten" in extras,
+                     stabilize="nostabilize" not in extras, lock_hints="nolock" not in extras)
+
+
+_worker_colorizer: Colorizer | None = None  # one per worker process of --jobs, built once
+
+
+def _start_worker(engine: str, weights: Path | None, threads: int) -> None:
+    global _worker_colorizer
+    torch.set_num_threads(threads)  # the jobs share the cores instead of each taking them all
+    _worker_colorizer = make_colorizer(engine, weights)
+
+
+def _score_in_worker(seed: int, frames: int, size: int) -> dict:
+    assert _worker_colorizer is not None
+    return score_shot(_worker_colorizer, seed, frames, size)
+
+
+def run(engine: str, shots: int, frames: int, size: int, weights: Path | None = None,
+        first_seed: int = SEQ_SEED_BASE, jobs: int = 1) -> dict:
+    seeds = [first_seed + n for n in range(shots)]
+    if jobs > 1:  # shots are independent: each worker scores whole shots, in seed order
+        threads = max(1, torch.get_num_threads() // jobs)
+        with multiprocessing.get_context("spawn").Pool(jobs, _start_worker, (engine, weights, threads)) as pool:
+            rows = pool.starmap(_score_in_worker, [(seed, frames, size) for seed in seeds])
+    else:
+        colorizer = make_colorizer(engine, weights)
+        rows = [score_shot(colorizer, seed, frames, size) for seed in seeds]
     keys = ("region_accuracy", "propagation_accuracy", "flicker", "flicker_by_area", "seconds_per_frame")
     per_shot = np.array([r["flicker"] for r in rows])
     per_shot = per_shot[~np.isnan(per_shot)]
@@ -109,11 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--weights", type=Path)
     parser.add_argument("--first-seed", type=int, default=SEQ_SEED_BASE,
                         help=f"seed of the first shot (held out: >= {TRAIN_SEED_LIMIT})")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="shots scored in this many processes at once (the cores are shared between them)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     if args.first_seed < TRAIN_SEED_LIMIT:
         parser.error(f"--first-seed must be >= {TRAIN_SEED_LIMIT}: lower seeds are training frames")
-    results = [run(engine, args.shots, int(frames), args.size, args.weights, args.first_seed)
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1")
+    results = [run(engine, args.shots, int(frames), args.size, args.weights, args.first_seed, args.jobs)
                for frames in args.frames.split(",") for engine in args.engines.split(",")]
     print(f"{'engine':<20} {'frames':>6} {'region acc':>10} {'propagation':>11} {'flicker dE':>10} {'+-':>5} "
           f"{'by area':>8} {'s/frame':>8}")
