@@ -458,8 +458,8 @@ def _interrupted() -> NoReturn:
 
 def main() -> None:
     """Entry point: map user errors to one line and an exit code; keep tracebacks for bugs behind --debug."""
-    _stop_on_sigterm()
     _show_warnings_as_lines()
+    _stop_on_sigterm()  # last before the try: a signal once the command catches SIGTERM lands inside it
     try:
         if not {"--help", "-h"} & set(sys.argv[1:]) and len(sys.argv) > 1:  # help needs no torch: it stays quick
             _load_libraries()
