@@ -50,6 +50,8 @@ class VideoInfo:
     stream): what a complete file should decode to, to tell a truncated file.
     `rotation` is the clockwise turn a player applies for display (the legacy `rotate` tag's convention:
     a phone's portrait clip reads 90), taken from the display matrix; one of 0, 90, 180, 270.
+    `frame_times` (probe with `frame_times=True`): for a variable-frame-rate stream (a phone's pencil test),
+    when each frame is shown, in seconds from the first, in presentation order; None for a constant rate.
     """
 
     width: int
@@ -64,6 +66,7 @@ class VideoInfo:
     codec: str
     pix_fmt: str
     announced_frames: int | None = None
+    frame_times: tuple[Fraction, ...] | None = None
 
 
 def _av_reason(exc: BaseException) -> str:
@@ -124,6 +127,35 @@ def _announced_frames(stream: av.video.stream.VideoStream, fps: Fraction) -> int
     return round((Fraction(int(hours) * 3600 + int(minutes) * 60) + Fraction(seconds)) * fps)
 
 
+# a frame lasting a quarter frame more or less than the typical one makes the rate variable: Matroska's 1/1000
+# time base rounds a constant 24 fps to 41 and 42 ms (2%), a phone's pencil test holds frames 1.5-3 times as long
+VARIABLE_RATE_TOLERANCE = 0.25
+
+
+def _variable_frame_times(path: Path) -> tuple[Fraction, ...] | None:
+    """Each frame's presentation time (seconds from the first) where the spacing varies, else None.
+
+    From the video packets' timestamps (demuxed, not decoded: one read of the file), sorted into presentation
+    order. None too where a packet has no timestamp (then there is nothing to keep).
+    """
+    with _open_input(path) as container:
+        stream = _video_stream(container, path)
+        try:
+            # a packet an edit list discards is decoded but shows no frame
+            stamps = [p.pts for p in container.demux(stream) if p.size and not p.is_discard]
+        except av.FFmpegError as exc:
+            raise InputError(f"{path}: cannot read the video stream ({_av_reason(exc)})") from exc
+        time_base = Fraction(stream.time_base) if stream.time_base else None
+    if len(stamps) < 3 or time_base is None or any(pts is None for pts in stamps):
+        return None
+    stamps.sort()
+    steps = np.diff(stamps)
+    typical = float(np.median(steps))
+    if typical <= 0 or np.all(np.abs(steps - typical) <= VARIABLE_RATE_TOLERANCE * typical):
+        return None
+    return tuple((pts - stamps[0]) * time_base for pts in stamps)
+
+
 def _has_alpha(pix_fmt: str) -> bool:
     try:
         return any(c.is_alpha for c in av.VideoFormat(pix_fmt).components)
@@ -131,8 +163,10 @@ def _has_alpha(pix_fmt: str) -> bool:
         return False
 
 
-def probe(path: Path) -> VideoInfo:
+def probe(path: Path, frame_times: bool = False) -> VideoInfo:
     """Describe the first video stream of `path` (decodes one frame; a zero-frame video gives frame_count 0).
+
+    `frame_times`: also read every packet's timestamp, to tell a variable frame rate (VideoInfo.frame_times).
 
     Raises InputError when the file is missing, not a media file, has no video stream or cannot be decoded.
     """
@@ -162,6 +196,7 @@ def probe(path: Path) -> VideoInfo:
             codec=ctx.name,
             pix_fmt=pix_fmt,
             announced_frames=0 if first is None else _announced_frames(stream, _frame_rate(stream)),
+            frame_times=_variable_frame_times(path) if frame_times and first is not None else None,
         )
 
 
@@ -294,9 +329,11 @@ class VideoWriter:
     `with` block raises, the temp file is removed and `path` is left as it was.
 
     The output keeps `like`'s frame rate, time base (where the container allows it), frame size, pixel aspect
-    and rotation. Alpha is written when `like.has_alpha` and the codec supports it: RGB frames then get an
-    opaque alpha, RGBA frames written to an opaque output lose theirs. Audio streams of `audio_from` are
-    remuxed packet for packet (no re-encode), interleaved with the video as it is written.
+    and rotation; for a variable-rate source (`like.frame_times`), each frame's own time, so the audio stays in
+    sync (AVI, which holds one constant rate, is refused then). Alpha is written when `like.has_alpha` and the
+    codec supports it: RGB frames then get an opaque alpha, RGBA frames written to an opaque output lose theirs.
+    Audio streams of `audio_from` are remuxed packet for packet (no re-encode), interleaved with the video as it
+    is written.
     YUV outputs are converted and tagged as BT.709, limited range (VideoReader honours those tags).
     """
 
@@ -328,6 +365,9 @@ class VideoWriter:
                 f"codec {codec} cannot be written to a {ext or 'extension-less'} file; "
                 f"use {' or '.join(_CONTAINERS[codec])}"
             )
+        if like.frame_times is not None and ext == ".avi":
+            raise ConfigError(f"{self.path}: an AVI file holds one constant frame rate and the source's varies; "
+                              "write .mkv (ffv1 keeps the frame times) or convert the source to a constant rate")
         if codec == "h264" and not 0 <= crf <= 51:
             raise ConfigError(f"crf must be between 0 and 51, got {crf}")
         if like.fps <= 0:
@@ -381,7 +421,12 @@ class VideoWriter:
         # AVI has no timestamps of its own: its time base is the frame duration, whatever the source's
         exact = like.time_base > 0 and (self._frame_tb / like.time_base).denominator == 1 and ext != ".avi"
         video.time_base = like.time_base if exact else self._frame_tb
-        video.codec_context.time_base = self._frame_tb
+        # frames are stamped in the codec's time base: whole frames at a constant rate, the source's own ticks
+        # (in which its frame times are whole numbers) at a variable one
+        self._codec_tb = self._frame_tb
+        if like.frame_times is not None:
+            video.time_base = self._codec_tb = like.time_base
+        video.codec_context.time_base = self._codec_tb
         if like.pixel_aspect not in (0, 1):
             video.codec_context.sample_aspect_ratio = like.pixel_aspect
         if like.rotation % 360:
@@ -451,18 +496,28 @@ class VideoWriter:
         vframe = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgba" if self._alpha else "rgb24")
         if self._yuv:
             vframe = vframe.reformat(format=self._pix_fmt, dst_colorspace="ITU709", dst_color_range="MPEG")
-        vframe.pts = self.frames_written
-        vframe.time_base = self._frame_tb
+        vframe.pts = round(self._frame_time(self.frames_written) / self._codec_tb)
+        vframe.time_base = self._codec_tb
         try:
             self._out.mux(self._video.encode(vframe))
             self.frames_written += 1
-            self._mux_audio_until(self.frames_written * self._frame_tb)
+            self._mux_audio_until(self._frame_time(self.frames_written))
         except av.FFmpegError as exc:
             self.abort()
             raise OutputError(f"writing {self.path} failed at frame {self.frames_written} ({_av_reason(exc)})") from exc
         except BaseException:
             self.abort()  # the temp file must not outlive a failed write, context manager or not
             raise
+
+    def _frame_time(self, index: int) -> Fraction:
+        """When frame `index` is shown, in seconds from the first: the source's own time at a variable rate (a
+        frame past its timestamps, should the decoder give more frames than packets, follows at the average rate)."""
+        times = self.info.frame_times
+        if times is None:
+            return index * self._frame_tb
+        if index < len(times):
+            return times[index]
+        return times[-1] + (index - len(times) + 1) * self._frame_tb
 
     def _mux_audio_until(self, seconds: Fraction | None) -> None:
         """Remux source audio packets that start before `seconds` (all that remain if None)."""

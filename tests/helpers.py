@@ -94,12 +94,19 @@ def make_video(
     audio: bool = False,
     rotation_ccw: int = 0,
     sar: Fraction | None = None,
+    times_ms: list[int] | None = None,
 ) -> Path:
-    """Write a test video directly with PyAV (independent of VideoWriter)."""
+    """Write a test video directly with PyAV (independent of VideoWriter).
+
+    `times_ms`: when each frame is shown, in ms (a variable frame rate; the stream then counts in ms); by default
+    one frame every 1/fps s.
+    """
     with av.open(str(path), "w") as container:
         stream = container.add_stream(encoder, rate=fps)
         stream.height, stream.width = frames[0].shape[:2]
         stream.pix_fmt = pix_fmt
+        if times_ms is not None:
+            stream.codec_context.time_base = stream.time_base = Fraction(1, 1000)
         if sar is not None:
             stream.codec_context.sample_aspect_ratio = sar
         if rotation_ccw:
@@ -107,9 +114,9 @@ def make_video(
         sound = add_audio(container) if audio else None
         for i, array in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(array, format="rgba" if array.shape[2] == 4 else "rgb24")
-            frame.pts = i
+            frame.pts = i if times_ms is None else times_ms[i]
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
         if sound is not None:
-            mux_audio(container, sound, len(frames) / fps)
+            mux_audio(container, sound, len(frames) / fps if times_ms is None else (times_ms[-1] + 1000 / fps) / 1000)
     return path

@@ -171,6 +171,7 @@ def test_matroska_source_to_mp4_keeps_an_exact_frame_rate(tmp_path: Path) -> Non
     # Matroska's 1/1000 time base cannot count 24 fps frames exactly; the writer must not copy it into MP4.
     src = _make_video(tmp_path / "src.mkv", _gradient_frames(24), fps=24, encoder="ffv1", pix_fmt="bgr0")
     assert probe(src).time_base == Fraction(1, 1000) and not probe(src).has_audio
+    assert probe(src, frame_times=True).frame_times is None  # 41 and 42 ms are one constant rate, rounded
     out = tmp_path / "out.mp4"
     with VideoReader(src) as reader, VideoWriter(out, reader.info, audio_from=src) as writer:
         for frame in reader:
@@ -181,6 +182,47 @@ def test_matroska_source_to_mp4_keeps_an_exact_frame_rate(tmp_path: Path) -> Non
     with av.open(str(out)) as container:
         pts = sorted(p.pts for p in container.demux(video=0) if p.size)
     assert len(set(np.diff(pts))) == 1  # every frame lasts exactly 1/24 s: no rounding jitter
+
+
+# a phone's pencil test: frames held for one, two or three ticks of 1/30 s
+_VFR_TIMES_MS = [0, 33, 67, 100, 167, 200, 233, 333, 367, 400, 467, 500]
+
+
+def _frame_times(path: Path) -> list[float]:
+    """Seconds from the first frame (Matroska shifts a whole file by AAC's priming, so that none is negative)."""
+    with av.open(str(path)) as container:
+        times = [float(frame.time) for frame in container.decode(video=0)]
+    return [t - times[0] for t in times]
+
+
+def test_a_constant_rate_has_no_frame_times(tmp_path: Path) -> None:
+    src = _make_video(tmp_path / "cfr.mp4", _gradient_frames(12), fps=24)
+    assert probe(src, frame_times=True).frame_times is None
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_a_variable_frame_rate_keeps_each_frames_time_and_the_audio(tmp_path: Path, ext: str) -> None:
+    src = _make_video(tmp_path / "vfr.mp4", _gradient_frames(12), fps=30, audio=True, times_ms=_VFR_TIMES_MS)
+    assert probe(src).frame_times is None  # only asked for: it reads every packet
+    info = probe(src, frame_times=True)
+    assert info.frame_times is not None
+    assert [float(t) for t in info.frame_times] == pytest.approx([t / 1000 for t in _VFR_TIMES_MS], abs=1e-3)
+    out = tmp_path / f"out{ext}"
+    with VideoReader(src) as reader, VideoWriter(out, info, audio_from=src) as writer:
+        for frame in reader:
+            writer.write(frame)
+    assert _frame_times(out) == pytest.approx([t / 1000 for t in _VFR_TIMES_MS], abs=1e-3)
+    ((_, src_seconds),) = _audio_summary(src)
+    ((_, out_seconds),) = _audio_summary(out)
+    assert out_seconds == pytest.approx(src_seconds, abs=0.03)
+
+
+@_needs("ffv1")
+def test_a_variable_frame_rate_into_avi_is_a_config_error(tmp_path: Path) -> None:
+    src = _make_video(tmp_path / "vfr.mp4", _gradient_frames(12), fps=30, times_ms=_VFR_TIMES_MS)
+    with pytest.raises(ConfigError, match="constant frame rate"):
+        VideoWriter(tmp_path / "out.avi", probe(src, frame_times=True), codec="ffv1")
+    assert list(tmp_path.iterdir()) == [src]
 
 
 @pytest.mark.parametrize(("codec", "name"), [("h264", "c.mp4"), ("prores4444", "c.mov")])

@@ -44,6 +44,25 @@ def test_video_in_video_out_keeps_count_fps_size_and_audio(tmp_path, tiny_model,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["key.png", "out.mp4", "take.mp4"]  # no temp files left
 
 
+def test_a_variable_frame_rate_video_comes_out_with_its_frame_times(tmp_path, capsys):
+    # a phone's pencil test: drawings held for one, two or three ticks; the audio must stay on the same drawing
+    times_ms = [0, 83, 167, 333, 417, 500, 667, 750]
+    frames = [np.repeat(draw_frame(SIZE, shift=i)[..., None], 3, axis=2) for i in range(8)]
+    src = make_video(tmp_path / "take.mp4", frames, fps=12, audio=True, times_ms=times_ms)
+    hint = write_image(tmp_path / "key.png", stroke_image(SIZE, (30, 30), (255, 0, 0)))
+    code, _, stderr = run_cli(["video", src, "--hints", f"{hint}@0", "-o", tmp_path / "out.mp4", "--engine", "flat"],
+                              capsys)
+    assert code == 0, stderr
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert [float(f.time) for f in container.decode(video=0)] == pytest.approx([t / 1000 for t in times_ms],
+                                                                                   abs=1e-3)
+    assert probe(tmp_path / "out.mp4").has_audio
+    code, _, stderr = run_cli(["video", src, "-o", tmp_path / "out.avi", "--codec", "ffv1", "--engine", "flat"],
+                              capsys)
+    assert code == 2 and stderr.count("error:") == 1 and "constant frame rate" in stderr
+    assert not (tmp_path / "out.avi").exists()
+
+
 def test_prores4444_with_transparent_background_keeps_an_alpha_plane(tmp_path, capsys):
     src = lineart_video(tmp_path / "take.mp4", n=4, audio=False)
     hint = write_image(tmp_path / "key.png", stroke_image(SIZE, (30, 30), (0, 200, 0)))
