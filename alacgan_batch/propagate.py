@@ -424,20 +424,94 @@ def track_regions(labels_target: np.ndarray, labels_source: np.ndarray, flow_bwd
     return tracked
 
 
+# Followed forward (track_regions_forward), where the backward flow lost a region: on 96 held-out 12-frame shots
+# (6 sets of 16) flicker 2.03 -> 1.99 dE, no set worse, 86% of the regions so coloured right. Counting the source
+# pixels instead of the distinct target pixels they land on (a converging splat covers less than it sends): 81-85%
+# right, and a wrong colour carried on down the chain made some sets worse.
+FORWARD_SHARE = 0.7  # share of the source region the forward flow carries into the target region ...
+FORWARD_COVER = 0.7  # ... landing on at least this share of the target region's pixels (each counted once) ...
+FORWARD_BACK_SHARE = 0.25  # ... which the backward flow maps back into the source region at least this much of
+
+
+def track_regions_forward(labels_target: np.ndarray, labels_source: np.ndarray, flow_fwd: np.ndarray,
+                          flow_bwd: np.ndarray, area: tuple[float, float] = REGION_CARRY_AREA,
+                          only: np.ndarray | None = None) -> np.ndarray:
+    """track_regions the other way round: each source region followed forward -> int64 (n_target,), -1: none.
+
+    Where a thin part swings fast, DIS can follow it from the frame it starts in but not back to it, so
+    track_regions loses it. A target region comes from the source region of similar size (`area`) whose pixels
+    the forward flow (source -> target) carries FORWARD_SHARE of into it, landing on FORWARD_COVER of its
+    pixels, when the backward flow (target -> source) maps FORWARD_BACK_SHARE of it into that source region: a
+    region that turns up where another was (an arm swinging over the skirt it passes) gets the distinct-pixel
+    cover or the way back wrong. `only` (bool per target region) limits the work to those regions.
+    """
+    n_target = int(labels_target.max()) + 1
+    n_source = int(labels_source.max()) + 1
+    tracked = np.full(n_target, -1, np.int64)
+    lands, inside = _back_projection(flow_fwd)  # per source pixel: the target pixel it lands on
+    lands = lands.ravel()
+    source = labels_source.ravel().astype(np.int64)
+    landing = labels_target.ravel()[lands].astype(np.int64)
+    valid = inside.ravel() & (source > 0) & (landing > 0)
+    if only is not None:
+        valid &= only[landing]
+    if not valid.any():
+        return tracked
+    keys = source[valid] * n_target + landing[valid]
+    pairs, counts = _count_pairs(keys, n_source * n_target)
+    pair_source, pair_target = pairs // n_target, pairs % n_target
+    area_source = np.bincount(source, minlength=n_source)
+    area_target = np.bincount(labels_target.ravel(), minlength=n_target)
+    ratio = area_target[pair_target] / np.maximum(area_source[pair_source], 1)
+    candidate = (counts >= FORWARD_SHARE * area_source[pair_source]) & (ratio >= area[0]) & (ratio <= area[1])
+    if not candidate.any():
+        return tracked
+    # distinct target pixels each candidate pair's source pixels land on
+    member = np.isin(keys, pairs[candidate])
+    distinct = np.unique(keys[member] * labels_target.size + lands[valid][member]) // labels_target.size
+    hit_keys, hits = np.unique(distinct, return_counts=True)
+    covered = np.zeros(len(pairs), np.int64)
+    covered[np.searchsorted(pairs, hit_keys)] = hits
+    # the way back: the share of each candidate target region the backward flow maps into the candidate source
+    origin = labels_source.ravel()[_back_projection(flow_bwd)[0].ravel()].astype(np.int64)
+    target = labels_target.ravel().astype(np.int64)
+    wanted = np.zeros(n_target, bool)
+    wanted[pair_target[candidate]] = True
+    back_pairs, back_counts = _count_pairs(target[wanted[target]] * n_source + origin[wanted[target]],
+                                           n_target * n_source)
+    back_keys = pair_target * n_source + pair_source
+    at = np.minimum(np.searchsorted(back_pairs, back_keys), len(back_pairs) - 1)
+    back = np.where(back_pairs[at] == back_keys, back_counts[at], 0)
+    keep = candidate & (covered >= FORWARD_COVER * area_target[pair_target]) \
+        & (back >= FORWARD_BACK_SHARE * area_target[pair_target])
+    # two sources covering one target region: the one sending more pixels (then the lower id) wins
+    order = np.lexsort((-pair_source[keep], counts[keep]))
+    tracked[pair_target[keep][order]] = pair_source[keep][order]
+    return tracked
+
+
 def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_source: np.ndarray,
                         labels_source: np.ndarray, flow_bwd: np.ndarray, flow_fwd: np.ndarray | None = None,
-                        area: tuple[float, float] = REGION_CARRY_AREA) -> np.ndarray:
+                        area: tuple[float, float] = REGION_CARRY_AREA, forward: np.ndarray | None = None) -> np.ndarray:
     """Give strokes to regions that lost theirs: region-consistent colour from one frame to the next.
 
     Warped strokes wear down over long chains (occlusion checks drop pixels, small strokes vanish). A region
     of the target frame with no strokes left takes the colour of the source-frame region it comes from
-    (track_regions, with `flow_fwd` and `area` as there) when that region is coloured. The carried stroke is
-    the region's core (pixels at least half its inner radius from its lines), so it never touches a line.
+    (track_regions, with `flow_fwd` and `area` as there) when that region is coloured. With `forward` (the
+    source -> target flow), a region track_regions does not place is followed forward (track_regions_forward).
+    The carried stroke is the region's core (pixels at least half its inner radius from its lines), so it
+    never touches a line.
     """
     has_strokes = stroked_regions(labels_target, strokes)
     source_color, source_colored = region_stroke_colors(labels_source, strokes_source)
     carried = track_regions(labels_target, labels_source, flow_bwd, flow_fwd, area, only=~has_strokes)
     carried[~source_colored[np.maximum(carried, 0)]] = -1  # tracked to a region without colour: nothing to carry
+    if forward is not None:
+        lost = ~has_strokes & (carried < 0)
+        if lost[1:].any():
+            followed = track_regions_forward(labels_target, labels_source, forward, flow_bwd, only=lost)
+            followed[~source_colored[np.maximum(followed, 0)]] = -1
+            carried = np.where(carried >= 0, carried, followed)
     return _paint_cores(strokes, labels_target, carried, source_color)
 
 
@@ -737,7 +811,8 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
                                       labels_source=labels_of(prev))
                 if carry_regions:
                     matched = match(i, prev, warped, current, only="big")
-                    carried = carry_region_colors(matched, labels_of(i), current, labels_of(prev), flow(i, prev))
+                    carried = carry_region_colors(matched, labels_of(i), current, labels_of(prev), flow(i, prev),
+                                                  forward=flow(prev, i))
                     # the big regions were searched for above, with the same frames: only the small ones are left
                     current = match(i, prev, carried, current, only="small") if outer else carried
                 else:
@@ -789,7 +864,7 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
                 for i in order:
                     j = i + step
                     merged[i] = carry_region_colors(merged[i], labels_of(i), merged[j], labels_of(j), flow(i, j),
-                                                    flow(j, i), area=SWEEP_AREA)
+                                                    flow(j, i), area=SWEEP_AREA, forward=flow(j, i))
             keyframe_strokes[k1], keyframe_strokes[k2] = merged.pop(k1), merged.pop(k2)
         finish(k1, keyframe_strokes.pop(k1))
         for i in range(k1 + 1, k2):

@@ -357,6 +357,39 @@ def test_a_region_that_lost_its_strokes_takes_the_colour_of_the_region_it_comes_
     assert _pixels(on[3], RED).sum() >= _pixels(off[3], RED).sum() > 0
 
 
+def test_a_region_the_backward_flow_loses_is_followed_forward():
+    # a thin part swinging fast: DIS follows it from the frame it starts in, but back from the next frame most of
+    # it lands on the paper beside it
+    source, target = _drawing(), _drawing(shift=(4, 2))
+    labels_source, labels_target = segment_regions(source), segment_regions(target)
+    circle_source = labels_source[70, 115]
+    circle = labels_target[_moved((115, 70), shift=(4, 2))[::-1]]
+    strokes_source, lost = _stroke((115, 70), RED), np.zeros((SIZE, SIZE, 4), np.uint8)
+    flow_fwd = np.zeros((SIZE, SIZE, 2), np.float32)
+    flow_fwd[...] = (4, 2)  # right
+    flow_bwd = -flow_fwd
+    inside = labels_target == circle
+    ys = np.nonzero(inside)[0]
+    inside[:ys.min() + (ys.max() - ys.min()) * 3 // 10] = False
+    flow_bwd[inside, 0] = 35  # the circle below its top 30%: off to the paper right of it
+    assert propagate.track_regions(labels_target, labels_source, flow_bwd)[circle] == -1
+    assert not _pixels(propagate.carry_region_colors(lost, labels_target, strokes_source, labels_source, flow_bwd),
+                       RED).any()
+    assert propagate.track_regions_forward(labels_target, labels_source, flow_fwd, flow_bwd)[circle] == circle_source
+    followed = _pixels(propagate.carry_region_colors(lost, labels_target, strokes_source, labels_source, flow_bwd,
+                                                     forward=flow_fwd), RED)
+    assert followed.sum() > 50 and set(np.unique(labels_target[followed])) == {circle}
+    # no way back at all (a region that turned up where another was): not followed
+    nowhere = flow_bwd.copy()
+    nowhere[labels_target == circle, 0] = 35
+    assert propagate.track_regions_forward(labels_target, labels_source, flow_fwd, nowhere)[circle] == -1
+    # the circle's pixels all carried onto one row of it: they land in it but cover a sliver of it
+    squeezed = flow_fwd.copy()
+    yy = np.arange(SIZE, dtype=np.float32)[:, None]
+    squeezed[..., 1] = 72 - yy  # every source pixel to row 72
+    assert propagate.track_regions_forward(labels_target, labels_source, squeezed, flow_bwd)[circle] == -1
+
+
 def _bar_and_box(bar_x: int) -> np.ndarray:
     """Coverage: a tall bar (an occluder) whose left edge is at `bar_x`, and a small box that stays put."""
     img = np.full((SIZE, SIZE), 255, np.uint8)
