@@ -435,7 +435,7 @@ FORWARD_BACK_SHARE = 0.25  # ... which the backward flow maps back into the sour
 
 def track_regions_forward(labels_target: np.ndarray, labels_source: np.ndarray, flow_fwd: np.ndarray,
                           flow_bwd: np.ndarray, area: tuple[float, float] = REGION_CARRY_AREA,
-                          only: np.ndarray | None = None) -> np.ndarray:
+                          only: np.ndarray | None = None, sources: np.ndarray | None = None) -> np.ndarray:
     """track_regions the other way round: each source region followed forward -> int64 (n_target,), -1: none.
 
     Where a thin part swings fast, DIS can follow it from the frame it starts in but not back to it, so
@@ -443,7 +443,8 @@ def track_regions_forward(labels_target: np.ndarray, labels_source: np.ndarray, 
     the forward flow (source -> target) carries FORWARD_SHARE of into it, landing on FORWARD_COVER of its
     pixels, when the backward flow (target -> source) maps FORWARD_BACK_SHARE of it into that source region: a
     region that turns up where another was (an arm swinging over the skirt it passes) gets the distinct-pixel
-    cover or the way back wrong. `only` (bool per target region) limits the work to those regions.
+    cover or the way back wrong. `only` (bool per target region) limits the work to those regions, `sources`
+    (bool per source region) the regions that may be followed.
     """
     n_target = int(labels_target.max()) + 1
     n_source = int(labels_source.max()) + 1
@@ -455,6 +456,8 @@ def track_regions_forward(labels_target: np.ndarray, labels_source: np.ndarray, 
     valid = inside.ravel() & (source > 0) & (landing > 0)
     if only is not None:
         valid &= only[landing]
+    if sources is not None:
+        valid &= sources[source]
     if not valid.any():
         return tracked
     keys = source[valid] * n_target + landing[valid]
@@ -473,11 +476,13 @@ def track_regions_forward(labels_target: np.ndarray, labels_source: np.ndarray, 
     covered = np.zeros(len(pairs), np.int64)
     covered[np.searchsorted(pairs, hit_keys)] = hits
     # the way back: the share of each candidate target region the backward flow maps into the candidate source
-    origin = labels_source.ravel()[_back_projection(flow_bwd)[0].ravel()].astype(np.int64)
-    target = labels_target.ravel().astype(np.int64)
     wanted = np.zeros(n_target, bool)
     wanted[pair_target[candidate]] = True
-    back_pairs, back_counts = _count_pairs(target[wanted[target]] * n_source + origin[wanted[target]],
+    ys, xs = np.nonzero(wanted[labels_target])
+    height, width = labels_target.shape
+    sx = np.clip(np.rint(xs + flow_bwd[ys, xs, 0]), 0, width - 1).astype(np.intp)  # as _back_projection
+    sy = np.clip(np.rint(ys + flow_bwd[ys, xs, 1]), 0, height - 1).astype(np.intp)
+    back_pairs, back_counts = _count_pairs(labels_target[ys, xs].astype(np.int64) * n_source + labels_source[sy, sx],
                                            n_target * n_source)
     back_keys = pair_target * n_source + pair_source
     at = np.minimum(np.searchsorted(back_pairs, back_keys), len(back_pairs) - 1)
@@ -509,8 +514,8 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
     if forward is not None:
         lost = ~has_strokes & (carried < 0)
         if lost[1:].any():
-            followed = track_regions_forward(labels_target, labels_source, forward, flow_bwd, only=lost)
-            followed[~source_colored[np.maximum(followed, 0)]] = -1
+            followed = track_regions_forward(labels_target, labels_source, forward, flow_bwd, only=lost,
+                                             sources=source_colored)
             carried = np.where(carried >= 0, carried, followed)
     return _paint_cores(strokes, labels_target, carried, source_color)
 
