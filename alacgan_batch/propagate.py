@@ -427,10 +427,12 @@ def track_regions(labels_target: np.ndarray, labels_source: np.ndarray, flow_bwd
 # Followed forward (track_regions_forward), where the backward flow lost a region: on 96 held-out 12-frame shots
 # (6 sets of 16) flicker 2.03 -> 1.99 dE, no set worse, 86% of the regions so coloured right. Counting the source
 # pixels instead of the distinct target pixels they land on (a converging splat covers less than it sends): 81-85%
-# right, and a wrong colour carried on down the chain made some sets worse.
+# right, and a wrong colour carried on down the chain made a set worse. Share and cover 0.6-0.7 and way back
+# 0.1-0.25 gave the same flicker to within 0.01 dE; 0.25 is warp_strokes' region_share. A share above one half
+# lets a source region be a candidate for one target region only.
 FORWARD_SHARE = 0.7  # share of the source region the forward flow carries into the target region ...
 FORWARD_COVER = 0.7  # ... landing on at least this share of the target region's pixels (each counted once) ...
-FORWARD_BACK_SHARE = 0.25  # ... which the backward flow maps back into the source region at least this much of
+FORWARD_BACK_SHARE = 0.25  # ... and at least this share of the target region the backward flow maps into the source
 
 
 def track_regions_forward(labels_target: np.ndarray, labels_source: np.ndarray, flow_fwd: np.ndarray,
@@ -441,10 +443,10 @@ def track_regions_forward(labels_target: np.ndarray, labels_source: np.ndarray, 
     Where a thin part swings fast, DIS can follow it from the frame it starts in but not back to it, so
     track_regions loses it. A target region comes from the source region of similar size (`area`) whose pixels
     the forward flow (source -> target) carries FORWARD_SHARE of into it, landing on FORWARD_COVER of its
-    pixels, when the backward flow (target -> source) maps FORWARD_BACK_SHARE of it into that source region: a
-    region that turns up where another was (an arm swinging over the skirt it passes) gets the distinct-pixel
-    cover or the way back wrong. `only` (bool per target region) limits the work to those regions, `sources`
-    (bool per source region) the regions that may be followed.
+    pixels, when the backward flow (target -> source) maps FORWARD_BACK_SHARE of it into that source region.
+    The cover and the way back refuse a region that turns up where another was (an arm swinging down over the
+    place the skirt had). `only` (bool per target region) limits the work to those regions, `sources` (bool
+    per source region) the regions that may be followed. Label 0 (lines) is never tracked.
     """
     n_target = int(labels_target.max()) + 1
     n_source = int(labels_source.max()) + 1
@@ -490,8 +492,9 @@ def track_regions_forward(labels_target: np.ndarray, labels_source: np.ndarray, 
     keep = candidate & (covered >= FORWARD_COVER * area_target[pair_target]) \
         & (back >= FORWARD_BACK_SHARE * area_target[pair_target])
     # two sources covering one target region: the one sending more pixels (then the lower id) wins
-    order = np.lexsort((-pair_source[keep], counts[keep]))
-    tracked[pair_target[keep][order]] = pair_source[keep][order]
+    order = np.lexsort((pair_source[keep], -counts[keep]))
+    winners, first = np.unique(pair_target[keep][order], return_index=True)
+    tracked[winners] = pair_source[keep][order][first]
     return tracked
 
 
@@ -503,16 +506,17 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
     Warped strokes wear down over long chains (occlusion checks drop pixels, small strokes vanish). A region
     of the target frame with no strokes left takes the colour of the source-frame region it comes from
     (track_regions, with `flow_fwd` and `area` as there) when that region is coloured. With `forward` (the
-    source -> target flow), a region track_regions does not place is followed forward (track_regions_forward).
+    source -> target flow), a region track_regions does not place is followed forward (track_regions_forward,
+    with REGION_CARRY_AREA whatever `area` is: its flows are not checked both ways).
     The carried stroke is the region's core (pixels at least half its inner radius from its lines), so it
     never touches a line.
     """
     has_strokes = stroked_regions(labels_target, strokes)
     source_color, source_colored = region_stroke_colors(labels_source, strokes_source)
-    carried = track_regions(labels_target, labels_source, flow_bwd, flow_fwd, area, only=~has_strokes)
-    carried[~source_colored[np.maximum(carried, 0)]] = -1  # tracked to a region without colour: nothing to carry
+    tracked = track_regions(labels_target, labels_source, flow_bwd, flow_fwd, area, only=~has_strokes)
+    carried = np.where(source_colored[np.maximum(tracked, 0)], tracked, -1)  # from a region without colour: none
     if forward is not None:
-        lost = ~has_strokes & (carried < 0)
+        lost = ~has_strokes & (tracked < 0)  # tracked back to a region without colour is placed: left as it is
         if lost[1:].any():
             followed = track_regions_forward(labels_target, labels_source, forward, flow_bwd, only=lost,
                                              sources=source_colored)

@@ -50,8 +50,9 @@ class VideoInfo:
     stream): what a complete file should decode to, to tell a truncated file.
     `rotation` is the clockwise turn a player applies for display (the legacy `rotate` tag's convention:
     a phone's portrait clip reads 90), taken from the display matrix; one of 0, 90, 180, 270.
-    `frame_times` (probe with `frame_times=True`): for a variable-frame-rate stream (a phone's pencil test),
-    when each frame is shown, in seconds from the first, in presentation order; None for a constant rate.
+    `frame_times` (only from probe with `frame_times=True`, else None): for a variable-frame-rate stream (a
+    phone's pencil test), when each frame is shown, in seconds from the first, in presentation order; None for a
+    constant rate.
     """
 
     width: int
@@ -136,7 +137,8 @@ def _variable_frame_times(path: Path) -> tuple[Fraction, ...] | None:
     """Each frame's presentation time (seconds from the first) where the spacing varies, else None.
 
     From the video packets' timestamps (demuxed, not decoded: one read of the file), sorted into presentation
-    order. None too where a packet has no timestamp (then there is nothing to keep).
+    order. None too where a packet has no timestamp or two share one (then there is nothing to keep, and frames
+    given one time could not be written).
     """
     with _open_input(path) as container:
         stream = _video_stream(container, path)
@@ -151,7 +153,7 @@ def _variable_frame_times(path: Path) -> tuple[Fraction, ...] | None:
     stamps.sort()
     steps = np.diff(stamps)
     typical = float(np.median(steps))
-    if typical <= 0 or np.all(np.abs(steps - typical) <= VARIABLE_RATE_TOLERANCE * typical):
+    if steps.min() <= 0 or np.all(np.abs(steps - typical) <= VARIABLE_RATE_TOLERANCE * typical):
         return None
     return tuple((pts - stamps[0]) * time_base for pts in stamps)
 
@@ -558,6 +560,11 @@ class VideoWriter:
         if self.frames_written == 0:
             self.abort()
             raise OutputError(f"no frames were written to {self.path}")
+        times = self.info.frame_times
+        if times is not None and self.frames_written != len(times):
+            log.warning("%s: %d frames for the source's %d frame times: the frames may be shown off their own "
+                        "times from where a packet decoded to no frame or to several", self.path,
+                        self.frames_written, len(times))
         assert self._out is not None and self._tmp is not None
         try:
             self._out.mux(self._video.encode(None))

@@ -368,17 +368,21 @@ def test_a_region_the_backward_flow_loses_is_followed_forward():
     flow_fwd = np.zeros((SIZE, SIZE, 2), np.float32)
     flow_fwd[...] = (4, 2)  # right
     flow_bwd = -flow_fwd
-    inside = labels_target == circle
-    ys = np.nonzero(inside)[0]
-    inside[:ys.min() + (ys.max() - ys.min()) * 3 // 10] = False
-    flow_bwd[inside, 0] = 35  # the circle below its top 30%: off to the paper right of it
+    ellipse = labels_target[_moved((55, 75), shift=(4, 2))[::-1]]
+    for region in (circle, ellipse):  # the ellipse is lost too, but has no colour to follow
+        inside = labels_target == region
+        ys = np.nonzero(inside)[0]
+        inside[:ys.min() + (ys.max() - ys.min()) * 4 // 10] = False
+        flow_bwd[inside, 0] = 35  # below its top 40% (a third of it): off to the paper right of it
     assert propagate.track_regions(labels_target, labels_source, flow_bwd)[circle] == -1
     assert not _pixels(propagate.carry_region_colors(lost, labels_target, strokes_source, labels_source, flow_bwd),
                        RED).any()
     assert propagate.track_regions_forward(labels_target, labels_source, flow_fwd, flow_bwd)[circle] == circle_source
-    followed = _pixels(propagate.carry_region_colors(lost, labels_target, strokes_source, labels_source, flow_bwd,
-                                                     forward=flow_fwd), RED)
+    carried = propagate.carry_region_colors(lost, labels_target, strokes_source, labels_source, flow_bwd,
+                                            forward=flow_fwd)
+    followed = _pixels(carried, RED)
     assert followed.sum() > 50 and set(np.unique(labels_target[followed])) == {circle}
+    assert np.array_equal(_pixels(carried), followed)  # the regions of uncoloured sources get nothing
     # no way back at all (a region that turned up where another was): not followed
     nowhere = flow_bwd.copy()
     nowhere[labels_target == circle, 0] = 35
@@ -388,6 +392,32 @@ def test_a_region_the_backward_flow_loses_is_followed_forward():
     yy = np.arange(SIZE, dtype=np.float32)[:, None]
     squeezed[..., 1] = 72 - yy  # every source pixel to row 72
     assert propagate.track_regions_forward(labels_target, labels_source, squeezed, flow_bwd)[circle] == -1
+
+
+def test_following_forward_asks_most_of_the_source_region_and_a_similar_size():
+    # region 2: a 20x40 bar in the source; in the target a 20x20 square (or a 4x5 speck) on paper (region 1)
+    labels_source = np.ones((60, 60), np.int32)
+    labels_source[10:30, 10:50] = 2
+    labels_target = np.ones((60, 60), np.int32)
+    labels_target[10:30, 10:30] = 2
+    flow_fwd = np.zeros((60, 60, 2), np.float32)
+    flow_bwd = np.zeros((60, 60, 2), np.float32)
+    flow_fwd[10:30, 30:50, 1] = 25  # the bar's right half goes down onto the paper; its left half is the square
+    # half the bar lands in the square (covering all of it, all of it maps back): not most of the bar
+    assert propagate.track_regions_forward(labels_target, labels_source, flow_fwd, flow_bwd)[2] == -1
+    flow_fwd[10:30, 30:50, 1] = 0
+    flow_fwd[10:30, 30:50, 0] = -20  # the right half onto the left half too: all of the bar lands in the square
+    assert propagate.track_regions_forward(labels_target, labels_source, flow_fwd, flow_bwd)[2] == 2
+    # the whole bar squeezed into a speck a fortieth of its size: too small a match, unless the bounds allow it
+    speck = np.ones((60, 60), np.int32)
+    speck[10:14, 10:15] = 2
+    ys, xs = np.mgrid[:60, :60]
+    squeeze = np.zeros((60, 60, 2), np.float32)
+    bar = labels_source == 2
+    squeeze[..., 0][bar] = (10 + (xs[bar] - 10) // 8 - xs[bar])
+    squeeze[..., 1][bar] = (10 + (ys[bar] - 10) // 5 - ys[bar])
+    assert propagate.track_regions_forward(speck, labels_source, squeeze, flow_bwd)[2] == -1
+    assert propagate.track_regions_forward(speck, labels_source, squeeze, flow_bwd, area=(0.01, 100))[2] == 2
 
 
 def _bar_and_box(bar_x: int) -> np.ndarray:

@@ -218,6 +218,26 @@ def test_a_variable_frame_rate_keeps_each_frames_time_and_the_audio(tmp_path: Pa
 
 
 @_needs("ffv1")
+def test_two_frames_at_one_time_are_no_variable_rate(tmp_path: Path) -> None:
+    # frames given one time could not be written (MP4 refuses equal timestamps): written at the average rate
+    times = [0, 33, 67, 67, 100, 133, 167, 200]
+    src = _make_video(tmp_path / "dup.mkv", _gradient_frames(8), fps=30, encoder="ffv1", pix_fmt="bgr0",
+                      times_ms=times)
+    assert probe(src, frame_times=True).frame_times is None
+
+
+def test_frames_past_the_sources_times_follow_at_the_average_rate(tmp_path: Path, caplog) -> None:
+    like = dataclasses.replace(_info(fps=10), time_base=Fraction(1, 1000),
+                               frame_times=(Fraction(0), Fraction(1, 10), Fraction(3, 10)))
+    out = tmp_path / "out.mp4"
+    with VideoWriter(out, like) as writer:
+        for frame in _gradient_frames(5):
+            writer.write(frame)
+    assert _frame_times(out) == pytest.approx([0, 0.1, 0.3, 0.4, 0.5], abs=1e-3)
+    assert "5 frames for the source's 3 frame times" in caplog.text
+
+
+@_needs("ffv1")
 def test_a_variable_frame_rate_into_avi_is_a_config_error(tmp_path: Path) -> None:
     src = _make_video(tmp_path / "vfr.mp4", _gradient_frames(12), fps=30, times_ms=_VFR_TIMES_MS)
     with pytest.raises(ConfigError, match="constant frame rate"):
