@@ -84,7 +84,7 @@ class VideoSource:
         from .video import probe
 
         path = Path(path)
-        return cls(path, probe(path, frame_times=True))  # a variable frame rate is kept in a video output
+        return cls(path, probe(path))
 
     @property
     def root(self) -> Path:
