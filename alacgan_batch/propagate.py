@@ -480,11 +480,9 @@ def track_regions_forward(labels_target: np.ndarray, labels_source: np.ndarray, 
     # the way back: the share of each candidate target region the backward flow maps into the candidate source
     wanted = np.zeros(n_target, bool)
     wanted[pair_target[candidate]] = True
-    ys, xs = np.nonzero(wanted[labels_target])
-    height, width = labels_target.shape
-    sx = np.clip(np.rint(xs + flow_bwd[ys, xs, 0]), 0, width - 1).astype(np.intp)  # as _back_projection
-    sy = np.clip(np.rint(ys + flow_bwd[ys, xs, 1]), 0, height - 1).astype(np.intp)
-    back_pairs, back_counts = _count_pairs(labels_target[ys, xs].astype(np.int64) * n_source + labels_source[sy, sx],
+    asked = wanted[labels_target]
+    origin = labels_source.ravel()[_back_projection(flow_bwd)[0][asked]]
+    back_pairs, back_counts = _count_pairs(labels_target[asked].astype(np.int64) * n_source + origin,
                                            n_target * n_source)
     back_keys = pair_target * n_source + pair_source
     at = np.minimum(np.searchsorted(back_pairs, back_keys), len(back_pairs) - 1)

@@ -276,13 +276,14 @@ class VideoSink:
                  fps: Fraction = Fraction(24), overwrite: bool = False, hints: frozenset[Path] = frozenset(),
                  only: set[int] | None = None) -> None:
         """`only`: the positions of the source's frames that go into the video (--frames), in order."""
-        from .video import VideoInfo, VideoWriter, probe
+        from .video import VideoInfo, VideoWriter, variable_frame_times
 
         self.check_target(output, source, overwrite, hints)
         self.source, self.only = source, only
         if isinstance(source, VideoSource):
             # a variable frame rate is kept: only a video output reads every packet's time to tell it
-            like = replace(probe(source.path, frame_times=True), has_alpha=source.info.has_alpha or alpha)
+            like = replace(source.info, has_alpha=source.info.has_alpha or alpha,
+                           frame_times=variable_frame_times(source.path))
             audio = source.path if source.info.has_audio else None
         else:  # a frame sequence into a video: size from its first frame
             from .sequence import read_image

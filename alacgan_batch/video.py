@@ -35,6 +35,7 @@ __all__ = [
     "VideoWriter",
     "detect_cuts",
     "probe",
+    "variable_frame_times",
 ]
 
 
@@ -50,9 +51,8 @@ class VideoInfo:
     stream): what a complete file should decode to, to tell a truncated file.
     `rotation` is the clockwise turn a player applies for display (the legacy `rotate` tag's convention:
     a phone's portrait clip reads 90), taken from the display matrix; one of 0, 90, 180, 270.
-    `frame_times` (only from probe with `frame_times=True`, else None): for a variable-frame-rate stream (a
-    phone's pencil test), when each frame is shown, in seconds from the first, in presentation order; None for a
-    constant rate.
+    `frame_times`: for a variable-frame-rate stream (a phone's pencil test), when each frame is shown, in seconds
+    from the first, in presentation order (variable_frame_times; probe leaves it None, as it reads one frame).
     """
 
     width: int
@@ -133,7 +133,7 @@ def _announced_frames(stream: av.video.stream.VideoStream, fps: Fraction) -> int
 VARIABLE_RATE_TOLERANCE = 0.25
 
 
-def _variable_frame_times(path: Path) -> tuple[Fraction, ...] | None:
+def variable_frame_times(path: Path) -> tuple[Fraction, ...] | None:
     """Each frame's presentation time (seconds from the first) where the spacing varies, else None.
 
     From the video packets' timestamps (demuxed, not decoded: one read of the file), sorted into presentation
@@ -165,10 +165,8 @@ def _has_alpha(pix_fmt: str) -> bool:
         return False
 
 
-def probe(path: Path, frame_times: bool = False) -> VideoInfo:
+def probe(path: Path) -> VideoInfo:
     """Describe the first video stream of `path` (decodes one frame; a zero-frame video gives frame_count 0).
-
-    `frame_times`: also read every packet's timestamp, to tell a variable frame rate (VideoInfo.frame_times).
 
     Raises InputError when the file is missing, not a media file, has no video stream or cannot be decoded.
     """
@@ -198,7 +196,6 @@ def probe(path: Path, frame_times: bool = False) -> VideoInfo:
             codec=ctx.name,
             pix_fmt=pix_fmt,
             announced_frames=0 if first is None else _announced_frames(stream, _frame_rate(stream)),
-            frame_times=_variable_frame_times(path) if frame_times and first is not None else None,
         )
 
 

@@ -28,6 +28,7 @@ from alacgan_batch.video import (
     VideoWriter,
     detect_cuts,
     probe,
+    variable_frame_times,
 )
 
 W, H = 64, 48
@@ -171,7 +172,7 @@ def test_matroska_source_to_mp4_keeps_an_exact_frame_rate(tmp_path: Path) -> Non
     # Matroska's 1/1000 time base cannot count 24 fps frames exactly; the writer must not copy it into MP4.
     src = _make_video(tmp_path / "src.mkv", _gradient_frames(24), fps=24, encoder="ffv1", pix_fmt="bgr0")
     assert probe(src).time_base == Fraction(1, 1000) and not probe(src).has_audio
-    assert probe(src, frame_times=True).frame_times is None  # 41 and 42 ms are one constant rate, rounded
+    assert variable_frame_times(src) is None  # 41 and 42 ms are one constant rate, rounded
     out = tmp_path / "out.mp4"
     with VideoReader(src) as reader, VideoWriter(out, reader.info, audio_from=src) as writer:
         for frame in reader:
@@ -197,14 +198,14 @@ def _frame_times(path: Path) -> list[float]:
 
 def test_a_constant_rate_has_no_frame_times(tmp_path: Path) -> None:
     src = _make_video(tmp_path / "cfr.mp4", _gradient_frames(12), fps=24)
-    assert probe(src, frame_times=True).frame_times is None
+    assert variable_frame_times(src) is None
 
 
 @pytest.mark.parametrize("ext", [".mp4", ".mkv"])
 def test_a_variable_frame_rate_keeps_each_frames_time_and_the_audio(tmp_path: Path, ext: str) -> None:
     src = _make_video(tmp_path / "vfr.mp4", _gradient_frames(12), fps=30, audio=True, times_ms=_VFR_TIMES_MS)
     assert probe(src).frame_times is None  # only asked for: it reads every packet
-    info = probe(src, frame_times=True)
+    info = dataclasses.replace(probe(src), frame_times=variable_frame_times(src))
     assert info.frame_times is not None
     assert [float(t) for t in info.frame_times] == pytest.approx([t / 1000 for t in _VFR_TIMES_MS], abs=1e-3)
     out = tmp_path / f"out{ext}"
@@ -223,7 +224,7 @@ def test_two_frames_at_one_time_are_no_variable_rate(tmp_path: Path) -> None:
     times = [0, 33, 67, 67, 100, 133, 167, 200]
     src = _make_video(tmp_path / "dup.mkv", _gradient_frames(8), fps=30, encoder="ffv1", pix_fmt="bgr0",
                       times_ms=times)
-    assert probe(src, frame_times=True).frame_times is None
+    assert variable_frame_times(src) is None
 
 
 def test_frames_past_the_sources_times_follow_at_the_average_rate(tmp_path: Path, caplog) -> None:
@@ -241,7 +242,8 @@ def test_frames_past_the_sources_times_follow_at_the_average_rate(tmp_path: Path
 def test_a_variable_frame_rate_into_avi_is_a_config_error(tmp_path: Path) -> None:
     src = _make_video(tmp_path / "vfr.mp4", _gradient_frames(12), fps=30, times_ms=_VFR_TIMES_MS)
     with pytest.raises(ConfigError, match="constant frame rate"):
-        VideoWriter(tmp_path / "out.avi", probe(src, frame_times=True), codec="ffv1")
+        VideoWriter(tmp_path / "out.avi", dataclasses.replace(probe(src), frame_times=variable_frame_times(src)),
+                    codec="ffv1")
     assert list(tmp_path.iterdir()) == [src]
 
 
