@@ -420,6 +420,74 @@ def test_following_forward_asks_most_of_the_source_region_and_a_similar_size():
     assert propagate.track_regions_forward(speck, labels_source, squeeze, flow_bwd, area=(0.01, 100))[2] == 2
 
 
+def _uncovered_strip() -> tuple[np.ndarray, np.ndarray]:
+    """Labels of a fast bar at the frame's edge moving 30 px right, as segmentation gives them (0: lines).
+
+    Source: the bar (2) on x < 40, the paper (1) right of it. Target: the bar (2) on 30 <= x < 70, the paper it
+    uncovered a strip of its own (3) on x < 28, the rest of the paper (1) right of it.
+    """
+    labels_source = np.ones((SIZE, SIZE), np.int32)
+    labels_source[:, :40], labels_source[:, 40:42] = 2, 0
+    labels_target = np.ones((SIZE, SIZE), np.int32)
+    labels_target[:, :28], labels_target[:, 28:30], labels_target[:, 30:70], labels_target[:, 70:72] = 3, 0, 2, 0
+    return labels_source, labels_target
+
+
+def test_the_paper_a_bar_uncovers_does_not_take_its_colour_where_the_bar_goes_on_with_it(monkeypatch):
+    # backward, flow says nothing moved, so the uncovered strip maps back into the bar; forward it follows the
+    # bar into the bar, which holds the bar's colour: the bar goes on there, the strip is not it
+    labels_source, labels_target = _uncovered_strip()
+    strokes_source = _stroke((20, 80), BLUE) + _stroke((100, 80), GREEN)
+    strokes = _stroke((50, 80), BLUE) + _stroke((115, 80), GREEN)  # as warped: the strip lost everything
+    flow_bwd = np.zeros((SIZE, SIZE, 2), np.float32)
+    forward = np.zeros((SIZE, SIZE, 2), np.float32)
+    forward[:, :40, 0] = 30
+    strip = labels_target == 3
+    assert propagate.track_regions(labels_target, labels_source, flow_bwd)[3] == 2
+
+    def carry(strokes: np.ndarray, forward: np.ndarray | None) -> np.ndarray:
+        return propagate.carry_region_colors(strokes, labels_target, strokes_source, labels_source, flow_bwd,
+                                             forward=forward)
+
+    assert (_pixels(carry(strokes, None), BLUE) & strip).sum() > 500  # without the forward flow: the bar's colour
+    continued = carry(strokes, forward)
+    assert not (_pixels(continued) & strip).any()
+    assert np.array_equal(continued, strokes)  # nothing else changes
+    # the bar's region holding another colour: the bar does not go on there, and the strip is carried as before
+    other = _stroke((50, 80), RED) + _stroke((115, 80), GREEN)
+    assert (_pixels(carry(other, forward), BLUE) & strip).sum() > 500
+    # half the bar followed into it is not enough
+    half = forward.copy()
+    half[:, :20, 0] = 0
+    assert (_pixels(carry(strokes, half), BLUE) & strip).sum() > 500
+    monkeypatch.setattr(propagate, "CONTINUED_SHARE", 1.01)
+    assert (_pixels(carry(strokes, forward), BLUE) & strip).sum() > 500
+
+
+def test_a_region_matched_by_its_outline_takes_its_sources_colour_and_no_other_region_does():
+    # the bar lost its strokes and flow follows it neither way; its outline matched it to the bar of the source
+    labels_source, labels_target = _uncovered_strip()
+    strokes_source = _stroke((20, 80), BLUE) + _stroke((100, 80), GREEN)
+    strokes = _stroke((115, 80), GREEN)
+    flow = np.zeros((SIZE, SIZE, 2), np.float32)
+    bar, strip = labels_target == 2, labels_target == 3
+    unmatched = propagate.carry_region_colors(strokes, labels_target, strokes_source, labels_source, flow,
+                                              forward=flow)
+    # unmatched, the strip takes the bar's colour, and the bar none (the paper goes on into the paper)
+    assert (_pixels(unmatched, BLUE) & strip).sum() > 500 and not (_pixels(unmatched) & bar).any()
+    matched = np.full(4, -1, np.int64)
+    matched[2] = 2
+    carried = propagate.carry_region_colors(strokes, labels_target, strokes_source, labels_source, flow,
+                                            forward=flow, matched=matched)
+    assert (_pixels(carried, BLUE) & bar).sum() > 500 and np.array_equal(_pixels(carried, BLUE), _pixels(carried) & bar)
+    assert not (_pixels(carried) & strip).any()
+    assert np.array_equal(carried[~bar], strokes[~bar])
+    # the region holding strokes already keeps them: a match is for regions without
+    kept = propagate.carry_region_colors(_stroke((50, 80), RED), labels_target, strokes_source, labels_source, flow,
+                                         matched=matched)
+    assert not (_pixels(kept, BLUE) & bar).any()
+
+
 def _bar_and_box(bar_x: int) -> np.ndarray:
     """Coverage: a tall bar (an occluder) whose left edge is at `bar_x`, and a small box that stays put."""
     img = np.full((SIZE, SIZE), 255, np.uint8)
@@ -495,6 +563,9 @@ def test_a_big_occluder_that_flow_does_not_follow_is_found_by_its_outline(monkey
     got = _pixels(matched, BLUE)
     assert got.sum() > 100 and set(np.unique(labels_target[got])) == {bar_target}
     assert np.array_equal(matched[_pixels(kept)], kept[_pixels(kept)])
+    sources = propagate.lost_region_sources(kept, labels_target, target, strokes_source, labels_source, source,
+                                            flow_bwd)
+    assert sources[bar_target] == labels_source[80, 55] and (sources >= 0).sum() == 1  # the box kept its strokes
     assert np.array_equal(propagate.match_lost_regions(kept, labels_target, target, strokes_source, labels_source,
                                                        source, flow_bwd, only="big"), matched)
     assert np.array_equal(propagate.match_lost_regions(kept, labels_target, target, strokes_source, labels_source,
