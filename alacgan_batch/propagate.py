@@ -509,12 +509,16 @@ def _continued_sources(labels_target: np.ndarray, target_color: np.ndarray, targ
                        labels_source: np.ndarray, source_color: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """Per source region: does the forward flow carry CONTINUED_SHARE of it into target regions of its colour?"""
     lands, inside = _back_projection(forward)
-    source = labels_source.ravel().astype(np.int64)
-    landing = labels_target.ravel()[lands.ravel()].astype(np.int64)
-    held = inside.ravel() & (source > 0) & target_colored[landing] \
-        & np.all(target_color[landing] == source_color[source], axis=1)
-    n_source = len(source_color)
-    return np.bincount(source[held], minlength=n_source) >= CONTINUED_SHARE * np.bincount(source, minlength=n_source)
+    source = labels_source.ravel()
+    sent = inside.ravel() & (source > 0)
+    n_source, n_target = len(source_color), len(target_color)
+    # colours compared once per (source, target) region pair, not per pixel
+    pairs, counts = _count_pairs(source[sent].astype(np.int64) * n_target + labels_target.ravel()[lands.ravel()[sent]],
+                                 n_source * n_target)
+    from_region, to_region = np.divmod(pairs, n_target)
+    same = target_colored[to_region] & np.all(target_color[to_region] == source_color[from_region], axis=1)
+    held = np.bincount(from_region[same], weights=counts[same], minlength=n_source)
+    return held >= CONTINUED_SHARE * np.bincount(source, minlength=n_source)
 
 
 def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_source: np.ndarray,
