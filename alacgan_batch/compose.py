@@ -208,11 +208,12 @@ class Finish:
         final = overlay_lines(full, lineart) if self.overlay_lines else full
         # labels, line layer and background cut, computed once for the background and the layers
         matte = frame_matte(lineart, labels) if self.layers or self.background == "transparent" else None
-        if self.background != "white" or unfilled is not None:
-            final = apply_background(final, lineart, labels, self.background if self.background != "white" else
-                                     "keep", matte=matte)
-            if unfilled is not None:
-                final[unfilled, 3] = 0
+        if self.background != "white":
+            final = apply_background(final, lineart, labels, self.background, matte=matte)
+        if unfilled is not None:  # on white paper the rest stays opaque, whatever alpha the lines came in
+            if final.shape[2] == 3:
+                final = np.dstack([final, np.full(size, 255, np.uint8)])
+            final[unfilled, 3] = 0
         layers = None
         if self.layers:
             layers = split_layers(full.astype(np.float32) / 255.0, lineart, labels, self.background, matte=matte)

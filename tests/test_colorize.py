@@ -122,6 +122,20 @@ def test_rgba_lines_in_alpha_and_16bit_input(tmp_path, tiny_model, capsys):
         assert np.abs(result[lines].astype(int) - (255 - alpha[lines, None].astype(int))).max() <= 1
 
 
+def test_the_flat_engine_on_lines_in_alpha_keeps_hinted_regions_opaque(tmp_path, capsys):
+    alpha = 255 - draw_frame((40, 56))
+    write_image(tmp_path / "alpha" / "a.0001.png", np.dstack([np.zeros((40, 56, 3), np.uint8), alpha]))
+    hint = write_image(tmp_path / "key.png", stroke_image((40, 56), (16, 20), (0, 0, 255), radius=3))
+    code, _, stderr = run_cli(["colorize", tmp_path / "alpha", "--hints", hint, "--engine", "flat", "-o",
+                               tmp_path / "out"], capsys)
+    assert code == 0, stderr
+    result = cv2.imread(str(tmp_path / "out" / "a.0001.png"), cv2.IMREAD_UNCHANGED)
+    # the rectangle's inside takes the stroke's blue, opaque, though the input's paper there is transparent;
+    # the circle, never hinted, stays transparent
+    assert np.array_equal(result[20, 16], [255, 0, 0, 255])
+    assert result[20, 42, 3] == 0
+
+
 def _one_frame(tmp_path):
     from helpers import draw_frame
 
