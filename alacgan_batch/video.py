@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -95,13 +95,31 @@ def _video_stream(container: av.container.InputContainer, path: Path) -> av.vide
     return streams[0]
 
 
+# WebM keeps a VP8/VP9 alpha plane beside the colour stream (Matroska BlockAdditional, flagged by the track's
+# alpha_mode); libav's own VP8/VP9 decoders drop it, libvpx's decode both into yuva420p
+_ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+
+
+def _decoder(stream: av.video.stream.VideoStream) -> Callable[[av.Packet], list[av.VideoFrame]]:
+    """What decodes the stream's packets: its own codec context, or libvpx's where a WebM track carries alpha."""
+    name = _ALPHA_DECODERS.get(stream.codec_context.name)
+    if name is None or stream.metadata.get("alpha_mode") != "1" or not _codec_available(name, "r"):
+        return lambda packet: packet.decode()
+    context = av.CodecContext.create(name, "r")
+    context.extradata = stream.codec_context.extradata
+    context.width, context.height = stream.codec_context.width, stream.codec_context.height
+    context.thread_type = "AUTO"
+    return context.decode
+
+
 def _first_frame(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: Path
 ) -> av.VideoFrame | None:
     """Decode up to the first frame: alpha, true pixel format and the display matrix live on frames."""
+    decode = _decoder(stream)
     try:
         for packet in container.demux(stream):
-            for frame in packet.decode():
+            for frame in decode(packet):
                 return frame
     except av.FFmpegError as exc:
         raise InputError(f"{path}: cannot decode the video stream ({_av_reason(exc)})") from exc
@@ -220,6 +238,7 @@ class VideoReader:
             self._container.close()
             raise
         self._stream.thread_type = "AUTO"  # frame + slice threads: decoding is the reader's whole cost
+        self._decode = _decoder(self._stream)
         self._iterated = False
         self.packets_read = 0
         self.frames_read = 0
@@ -236,7 +255,7 @@ class VideoReader:
         try:
             for packet in self._container.demux(self._stream):
                 self.packets_read += 1
-                for frame in packet.decode():  # the final empty packet flushes the decoder
+                for frame in self._decode(packet):  # the final empty packet flushes the decoder
                     self.frames_read += 1
                     # width/height: a mid-stream size change is scaled back so every array has info's shape.
                     yield np.ascontiguousarray(frame.to_ndarray(format=fmt, **size))
@@ -307,9 +326,10 @@ _ENCODER_OPTIONS: dict[str, dict[str, str]] = {
 }
 
 
-def _encoder_available(name: str) -> bool:
+def _codec_available(name: str, mode: str = "w") -> bool:
+    """Whether this libav build has codec `name` for mode "w" (encoding) or "r" (decoding)."""
     try:
-        av.codec.Codec(name, "w")
+        av.codec.Codec(name, mode)
     except (av.FFmpegError, ValueError):
         return False
     return True
@@ -356,7 +376,7 @@ class VideoWriter:
         spec = CODECS.get(codec)
         if spec is None:
             raise ConfigError(f"unknown video codec {codec!r}; valid codecs: {', '.join(CODECS)}")
-        if not _encoder_available(spec.encoder):
+        if not _codec_available(spec.encoder):
             raise ConfigError(f"codec {codec} is not available in this PyAV build (no {spec.encoder} encoder)")
         ext = self.path.suffix.lower()
         if ext not in _CONTAINERS[codec]:

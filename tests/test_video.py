@@ -18,6 +18,7 @@ import pytest
 from helpers import add_audio as _add_audio
 from helpers import make_video as _make_video
 from helpers import mux_audio as _mux_audio
+from helpers import write_webm_with_alpha
 
 from alacgan_batch.errors import ConfigError, InputError, OutputError
 from alacgan_batch.video import (
@@ -277,6 +278,25 @@ def _half_transparent(n: int) -> list[np.ndarray]:
         alpha[:, : W // 2] = 0
         frames.append(np.concatenate([rgb, alpha], axis=2))
     return frames
+
+
+@pytest.mark.parametrize("encoder", ["libvpx-vp9", "libvpx"])
+def test_the_alpha_of_a_vp8_or_vp9_webm_is_read(tmp_path: Path, encoder: str) -> None:
+    if not _has_encoder(encoder):
+        pytest.skip(f"this PyAV build has no {encoder}")
+    frames = _half_transparent(6)
+    out = write_webm_with_alpha(tmp_path / "alpha.webm", frames, encoder=encoder)
+    with av.open(str(out)) as container:  # what libav's own decoder gives: the colour alone
+        own = next(container.decode(video=0))
+    assert own.format.name == "yuv420p"
+
+    info = probe(out)
+    assert info.has_alpha and info.pix_fmt == "yuva420p"
+    decoded = _read_all(out)
+    assert len(decoded) == 6
+    for got in decoded:
+        assert got.shape == (H, W, 4)
+        assert got[:, : W // 2 - 2, 3].max() <= 8 and got[:, W // 2 + 2 :, 3].min() >= 247
 
 
 @_needs("prores4444")

@@ -7,7 +7,7 @@ import av
 import cv2
 import numpy as np
 import pytest
-from helpers import draw_frame, make_video, run_cli, snapshot, stroke_image, write_image
+from helpers import draw_frame, make_video, run_cli, snapshot, stroke_image, write_image, write_webm_with_alpha
 
 from alacgan_batch.layers import Layers, recompose
 from alacgan_batch.video import VideoReader, probe
@@ -75,6 +75,26 @@ def test_prores4444_with_transparent_background_keeps_an_alpha_plane(tmp_path, c
     assert first.shape == (*SIZE, 4)
     assert first[2, 2, 3] < 10  # the outside (paper touching the border) is transparent
     assert first[30, 30, 3] > 245 and first[30, 30, 1] > 150  # the hinted region is opaque green
+
+
+def test_lines_in_the_alpha_of_a_vp9_webm_are_read_as_lines(tmp_path, capsys):
+    # lines as a compositor renders them: black, held only by the alpha plane over transparent paper
+    frames = []
+    for i in range(4):
+        alpha = 255 - draw_frame(SIZE, shift=i)
+        frames.append(np.dstack([np.zeros((*SIZE, 3), np.uint8), alpha]))
+    write_webm_with_alpha(tmp_path / "take.webm", frames, fps=12)
+    hint = write_image(tmp_path / "key.png", stroke_image(SIZE, (30, 30), (255, 0, 0)))
+    code, _, stderr = run_cli(["video", tmp_path / "take.webm", "--hints", f"{hint}@0", "-o",
+                               tmp_path / "frames" / "f.####.png", "--engine", "flat"], capsys)
+    assert code == 0, stderr
+    for i in range(4):
+        image = cv2.imread(str(tmp_path / "frames" / f"f.{i:04d}.png"), cv2.IMREAD_UNCHANGED)
+        red = (image[..., 2] > 200) & (image[..., 1] < 60) & (image[..., 3] > 200)
+        inside = np.zeros(SIZE, bool)  # the rectangle's inside, clear of its lines
+        inside[SIZE[0] // 8 + 3:SIZE[0] * 3 // 4 - 3, SIZE[1] // 8 + i + 3:SIZE[1] // 2 + i - 3] = True
+        assert red[inside].mean() > 0.95 and red[~inside].mean() < 0.05, f"frame {i}"
+        assert image[SIZE[0] // 8, SIZE[1] // 4, :3].max() < 80  # the top line is drawn, dark
 
 
 def test_propagation_never_crosses_a_cut(tmp_path, capsys):
