@@ -20,9 +20,12 @@ from .compose import Finished
 from .errors import ConfigError, InputError, OutputError
 from .sequence import FrameRef, is_pattern, output_path
 from .sources import FolderSource, FrameSource, VideoSource
-from .writer import remove_partials, write_json_atomic, write_png
+from .writer import remove_partials, write_bytes_atomic, write_json_atomic, write_png
 
 MANIFEST_NAME = "alacgan-manifest.json"
+# a variable-rate video's frame times, beside its frames: mkvmerge's timestamp format v2 (milliseconds, a line a
+# frame in order), which `mkvmerge --timestamps 0:timecodes.txt` and editors' conform tools take
+TIMECODES_NAME = "timecodes.txt"
 MANIFEST_EVERY_SECONDS = 5.0  # how often the manifest's list of finished frames is brought up to date
 # read with PyAV (libav), the usual camera, broadcast and web containers; written: see video.containers_for
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
@@ -120,6 +123,19 @@ class FolderSink:
         if clash is not None:
             raise OutputError(f"output {clash} would overwrite an input file; choose another output with -o")
         self.done = self._prepare(resume, overwrite)
+        if isinstance(source, VideoSource):
+            self._write_timecodes(source.path)
+
+    def _write_timecodes(self, video: Path) -> None:
+        """Frames have no times: a variable-rate video's are written beside them (TIMECODES_NAME), else none."""
+        from .video import variable_frame_times
+
+        times = variable_frame_times(video)
+        if times is None:
+            (self.folder / TIMECODES_NAME).unlink(missing_ok=True)  # an earlier run's, of another video
+            return
+        lines = ["# timestamp format v2", *(f"{float(t * 1000):.3f}" for t in times)]
+        write_bytes_atomic(self.folder / TIMECODES_NAME, ("\n".join(lines) + "\n").encode())
 
     @staticmethod
     def check_target(output: Path, source: FrameSource, hints: frozenset[Path] = frozenset()) -> None:
@@ -263,6 +279,7 @@ class FolderSink:
             self._write_manifest()  # the frames this run wrote count as done
             return
         (self.folder / MANIFEST_NAME).unlink(missing_ok=True)
+        (self.folder / TIMECODES_NAME).unlink(missing_ok=True)
         _remove_made_folders(self._created)
 
 

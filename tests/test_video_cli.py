@@ -57,10 +57,30 @@ def test_a_variable_frame_rate_video_comes_out_with_its_frame_times(tmp_path, ca
         assert [float(f.time) for f in container.decode(video=0)] == pytest.approx([t / 1000 for t in times_ms],
                                                                                    abs=1e-3)
     assert probe(tmp_path / "out.mp4").has_audio
+    # into frames, which hold no time: the times go beside them, as mkvmerge's timestamp file
+    code, _, stderr = run_cli(["video", src, "--hints", f"{hint}@0", "-o", tmp_path / "frames", "--engine", "flat"],
+                              capsys)
+    assert code == 0, stderr
+    lines = (tmp_path / "frames" / "timecodes.txt").read_text().splitlines()
+    assert lines[0] == "# timestamp format v2" and len(list((tmp_path / "frames").glob("take.*.png"))) == 8
+    assert [float(x) for x in lines[1:]] == pytest.approx(times_ms, abs=1)
     code, _, stderr = run_cli(["video", src, "-o", tmp_path / "out.avi", "--codec", "ffv1", "--engine", "flat"],
                               capsys)
     assert code == 2 and stderr.count("error:") == 1 and "constant frame rate" in stderr
     assert not (tmp_path / "out.avi").exists()
+
+
+def test_a_variable_rate_run_stopped_before_its_first_frame_leaves_no_folder(tmp_path):
+    from alacgan_batch.sinks import FolderSink
+    from alacgan_batch.sources import VideoSource
+
+    frames = [np.repeat(draw_frame(SIZE, shift=i)[..., None], 3, axis=2) for i in range(4)]
+    src = VideoSource.open(make_video(tmp_path / "take.mp4", frames, fps=12, times_ms=[0, 83, 250, 333]))
+    list(src)  # the plan pass, which makes the frame list
+    sink = FolderSink(tmp_path / "out" / "frames", src.frames, src, {"engine": "flat"})
+    assert (tmp_path / "out" / "frames" / "timecodes.txt").exists()
+    sink.abort()
+    assert not (tmp_path / "out").exists()
 
 
 def test_prores4444_with_transparent_background_keeps_an_alpha_plane(tmp_path, capsys):
@@ -110,6 +130,7 @@ def test_propagation_never_crosses_a_cut(tmp_path, capsys):
         image = cv2.imread(str(tmp_path / "frames" / f"f.{i:04d}.png"), cv2.IMREAD_UNCHANGED)
         red = (image[..., 2] > 200) & (image[..., 1] < 60) & (image[..., 0] < 60) & (image[..., 3] > 200)
         assert (red.sum() > 50) == (i < 4), f"frame {i}"
+    assert not (tmp_path / "frames" / "timecodes.txt").exists()  # a constant rate needs none
 
     code, _, stderr = run_cli(["video", src, "--hints", f"{hint}@0", "-o", tmp_path / "x.mp4", "--engine", "flat",
                                "--on-missing-hints", "error"], capsys)
