@@ -6,6 +6,7 @@ Both refuse, before any work, an output that would overwrite an input: a frame, 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -22,10 +23,12 @@ from .sequence import FrameRef, is_pattern, output_path
 from .sources import FolderSource, FrameSource, VideoSource
 from .writer import remove_partials, write_bytes_atomic, write_json_atomic, write_png
 
+log = logging.getLogger(__name__)
+
 MANIFEST_NAME = "alacgan-manifest.json"
 # a variable-rate video's frame times, beside its frames: mkvmerge's timestamp format v2 (milliseconds, a line a
-# frame in order), which `mkvmerge --timestamps 0:timecodes.txt` and editors' conform tools take
-TIMECODES_NAME = "timecodes.txt"
+# frame in order), which `mkvmerge --timestamps 0:take.timecodes.txt` takes
+TIMECODES_SUFFIX = ".timecodes.txt"
 MANIFEST_EVERY_SECONDS = 5.0  # how often the manifest's list of finished frames is brought up to date
 # read with PyAV (libav), the usual camera, broadcast and web containers; written: see video.containers_for
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm", ".mxf", ".ts", ".mts", ".m2ts", ".mpg", ".mpeg",
@@ -82,6 +85,21 @@ def _frames_output(output: Path, source: FrameSource) -> Path:
     return output
 
 
+def timecodes_name(video: Path) -> str:
+    """The file beside a video's frames that holds their times (`take.mp4` -> `take.timecodes.txt`)."""
+    return f"{Path(video).stem}{TIMECODES_SUFFIX}"
+
+
+def _recorded_timecodes(folder: Path) -> str | None:
+    """The timecodes file the folder's manifest says a run wrote there, if any."""
+    try:
+        manifest = json.loads((folder / MANIFEST_NAME).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    name = manifest.get("timecodes") if isinstance(manifest, dict) else None
+    return name if isinstance(name, str) else None
+
+
 def _remove_made_folders(created: list[Path]) -> None:
     """Remove the folders a failed run made (innermost first), as long as nothing else is in them."""
     for folder in created:
@@ -118,24 +136,35 @@ class FolderSink:
             named[target] = frame
         self.settings = settings
         self.layers = layers
+        self.video = source if isinstance(source, VideoSource) else None
+        self.timecodes: str | None = None  # the timecodes file this run wrote
         inputs = source.inputs | hints
         clash = next((t for t in self.targets if t.resolve() in inputs), None)
         if clash is not None:
             raise OutputError(f"output {clash} would overwrite an input file; choose another output with -o")
         self.done = self._prepare(resume, overwrite)
-        if isinstance(source, VideoSource):
-            self._write_timecodes(source.path)
 
-    def _write_timecodes(self, video: Path) -> None:
-        """Frames have no times: a variable-rate video's are written beside them (TIMECODES_NAME), else none."""
-        from .video import variable_frame_times
+    def _write_timecodes(self, recorded: str | None) -> None:
+        """Frames hold no time: a variable-rate video's go beside them (timecodes_name), a line for each frame
+        written or to be written; at a constant rate none, and an earlier run's (`recorded`) is removed."""
+        from .video import frame_time, variable_frame_times
 
-        times = variable_frame_times(video)
+        name = timecodes_name(self.video.path)
+        times = variable_frame_times(self.video.path)
         if times is None:
-            (self.folder / TIMECODES_NAME).unlink(missing_ok=True)  # an earlier run's, of another video
+            if recorded == name:
+                (self.folder / name).unlink(missing_ok=True)
             return
-        lines = ["# timestamp format v2", *(f"{float(t * 1000):.3f}" for t in times)]
-        write_bytes_atomic(self.folder / TIMECODES_NAME, ("\n".join(lines) + "\n").encode())
+        if len(times) != len(self.targets):
+            log.warning("%s: %d frames for the video's %d frame times: %s may put frames off their own times "
+                        "from where a packet decoded to no frame or to several", self.video.path,
+                        len(self.targets), len(times), name)
+        info = self.video.info
+        duration = 1 / info.fps if info.fps else times[-1] / (len(times) - 1)  # past the times: the average rate
+        lines = ["# timestamp format v2",
+                 *(f"{float(frame_time(times, i, duration) * 1000):.3f}" for i in range(len(self.targets)))]
+        write_bytes_atomic(self.folder / name, ("\n".join(lines) + "\n").encode())
+        self.timecodes = name
 
     @staticmethod
     def check_target(output: Path, source: FrameSource, hints: frozenset[Path] = frozenset()) -> None:
@@ -156,6 +185,11 @@ class FolderSink:
             raise OutputError(f"output folder {folder} is the input folder; choose another with -o")
         if folder.resolve() in {hint.parent for hint in hints}:
             raise OutputError(f"output folder {folder} holds hint files; choose another with -o")
+        if isinstance(source, VideoSource):  # a file of that name no run of ours wrote is someone's: not replaced
+            name = timecodes_name(source.path)
+            if (folder / name).exists() and _recorded_timecodes(folder) != name:
+                raise OutputError(f"output folder {folder} holds {name}, which no alacgan run there wrote (frame "
+                                  "times go there); move it or choose another with -o")
         _check_writable(folder)
 
     @staticmethod
@@ -230,6 +264,8 @@ class FolderSink:
         except OSError as exc:
             raise OutputError(f"cannot create output folder {self.folder}: {exc.strerror or exc}") from exc
         remove_partials(self.folder, recursive=True)  # left by a run that was killed mid-write
+        if self.video is not None:
+            self._write_timecodes(previous.get("timecodes") if isinstance(previous, dict) else None)
         self.made = made  # the frames on disk made with these settings
         self._manifest_lock = threading.Lock()  # written from the writer thread, and by abort() on a signal
         self._write_manifest()
@@ -240,7 +276,9 @@ class FolderSink:
         frame written since the last rewrite is missing from `done`: a resume writes it again, no harm)."""
         with self._manifest_lock:
             done = [self.targets[i].name for i in sorted(self.made)]
-            write_json_atomic(self.folder / MANIFEST_NAME, {**self.settings, "frames": [t.name for t in self.targets],
+            timecodes = {"timecodes": self.timecodes} if self.timecodes is not None else {}
+            write_json_atomic(self.folder / MANIFEST_NAME, {**self.settings, **timecodes,
+                                                            "frames": [t.name for t in self.targets],
                                                             "done": done, "complete": len(done) == len(self.targets)})
             self._manifest_time = time.monotonic()
 
@@ -279,7 +317,8 @@ class FolderSink:
             self._write_manifest()  # the frames this run wrote count as done
             return
         (self.folder / MANIFEST_NAME).unlink(missing_ok=True)
-        (self.folder / TIMECODES_NAME).unlink(missing_ok=True)
+        if self.timecodes is not None:
+            (self.folder / self.timecodes).unlink(missing_ok=True)
         _remove_made_folders(self._created)
 
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import av
 import cv2
@@ -34,6 +34,7 @@ __all__ = [
     "VideoReader",
     "VideoWriter",
     "detect_cuts",
+    "frame_time",
     "probe",
     "variable_frame_times",
 ]
@@ -103,7 +104,11 @@ _ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 def _decoder(stream: av.video.stream.VideoStream) -> Callable[[av.Packet], list[av.VideoFrame]]:
     """What decodes the stream's packets: its own codec context, or libvpx's where a WebM track carries alpha."""
     name = _ALPHA_DECODERS.get(stream.codec_context.name)
-    if name is None or stream.metadata.get("alpha_mode") != "1" or not _codec_available(name, "r"):
+    if name is None or stream.metadata.get("alpha_mode") != "1":
+        return lambda packet: packet.decode()
+    if not _codec_available(name, "r"):
+        log.warning("this PyAV build has no %s decoder: the alpha of the %s track is not read", name,
+                    stream.codec_context.name)
         return lambda packet: packet.decode()
     context = av.CodecContext.create(name, "r")
     context.extradata = stream.codec_context.extradata
@@ -174,6 +179,17 @@ def variable_frame_times(path: Path) -> tuple[Fraction, ...] | None:
     if steps.min() <= 0 or np.all(np.abs(steps - typical) <= VARIABLE_RATE_TOLERANCE * typical):
         return None
     return tuple((pts - stamps[0]) * time_base for pts in stamps)
+
+
+def frame_time(times: Sequence[Fraction] | None, index: int, frame_duration: Fraction) -> Fraction:
+    """When frame `index` is shown, in seconds from the first: its own time at a variable rate (`times`, from
+    variable_frame_times), else `index` frame durations. A frame past the times, should the decoder give more
+    frames than there were packets, follows the last at `frame_duration` (1 / the average rate)."""
+    if times is None:
+        return index * frame_duration
+    if index < len(times):
+        return times[index]
+    return times[-1] + (index - len(times) + 1) * frame_duration
 
 
 def _has_alpha(pix_fmt: str) -> bool:
@@ -326,7 +342,7 @@ _ENCODER_OPTIONS: dict[str, dict[str, str]] = {
 }
 
 
-def _codec_available(name: str, mode: str = "w") -> bool:
+def _codec_available(name: str, mode: Literal["r", "w"] = "w") -> bool:
     """Whether this libav build has codec `name` for mode "w" (encoding) or "r" (decoding)."""
     try:
         av.codec.Codec(name, mode)
@@ -529,14 +545,7 @@ class VideoWriter:
             raise
 
     def _frame_time(self, index: int) -> Fraction:
-        """When frame `index` is shown, in seconds from the first: the source's own time at a variable rate (a
-        frame past its timestamps, should the decoder give more frames than packets, follows at the average rate)."""
-        times = self.info.frame_times
-        if times is None:
-            return index * self._frame_tb
-        if index < len(times):
-            return times[index]
-        return times[-1] + (index - len(times) + 1) * self._frame_tb
+        return frame_time(self.info.frame_times, index, self._frame_tb)
 
     def _mux_audio_until(self, seconds: Fraction | None) -> None:
         """Remux source audio packets that start before `seconds` (all that remain if None)."""

@@ -61,7 +61,7 @@ def test_a_variable_frame_rate_video_comes_out_with_its_frame_times(tmp_path, ca
     code, _, stderr = run_cli(["video", src, "--hints", f"{hint}@0", "-o", tmp_path / "frames", "--engine", "flat"],
                               capsys)
     assert code == 0, stderr
-    lines = (tmp_path / "frames" / "timecodes.txt").read_text().splitlines()
+    lines = (tmp_path / "frames" / "take.timecodes.txt").read_text().splitlines()
     assert lines[0] == "# timestamp format v2" and len(list((tmp_path / "frames").glob("take.*.png"))) == 8
     assert [float(x) for x in lines[1:]] == pytest.approx(times_ms, abs=1)
     code, _, stderr = run_cli(["video", src, "-o", tmp_path / "out.avi", "--codec", "ffv1", "--engine", "flat"],
@@ -70,17 +70,64 @@ def test_a_variable_frame_rate_video_comes_out_with_its_frame_times(tmp_path, ca
     assert not (tmp_path / "out.avi").exists()
 
 
-def test_a_variable_rate_run_stopped_before_its_first_frame_leaves_no_folder(tmp_path):
-    from alacgan_batch.sinks import FolderSink
+def _planned_video(path, times_ms=None, n=4):
     from alacgan_batch.sources import VideoSource
 
-    frames = [np.repeat(draw_frame(SIZE, shift=i)[..., None], 3, axis=2) for i in range(4)]
-    src = VideoSource.open(make_video(tmp_path / "take.mp4", frames, fps=12, times_ms=[0, 83, 250, 333]))
-    list(src)  # the plan pass, which makes the frame list
+    frames = [np.repeat(draw_frame(SIZE, shift=i)[..., None], 3, axis=2) for i in range(n)]
+    source = VideoSource.open(make_video(path, frames, fps=12, times_ms=times_ms))
+    list(source)  # the plan pass, which makes the frame list
+    return source
+
+
+def test_a_variable_rate_run_stopped_before_its_first_frame_leaves_no_folder(tmp_path):
+    from alacgan_batch.sinks import FolderSink
+
+    src = _planned_video(tmp_path / "take.mp4", times_ms=[0, 83, 250, 333])
     sink = FolderSink(tmp_path / "out" / "frames", src.frames, src, {"engine": "flat"})
-    assert (tmp_path / "out" / "frames" / "timecodes.txt").exists()
+    assert (tmp_path / "out" / "frames" / "take.timecodes.txt").exists()
     sink.abort()
     assert not (tmp_path / "out").exists()
+
+
+def test_frame_times_never_replace_a_file_no_run_wrote_and_a_run_removes_only_its_own(tmp_path, capsys):
+    from alacgan_batch.sinks import FolderSink
+
+    (tmp_path / "vfr").mkdir()
+    variable = make_video(tmp_path / "vfr" / "take.mp4", [np.repeat(draw_frame(SIZE, shift=i)[..., None], 3, 2)
+                                                         for i in range(4)], fps=12, times_ms=[0, 83, 250, 333])
+    constant = lineart_video(tmp_path / "take.mp4", n=4, audio=False)
+    notes = write_image(tmp_path / "out" / "x.png", np.zeros((4, 4), np.uint8)).with_name("take.timecodes.txt")
+    notes.write_text("someone's own notes")
+    for src in (variable, constant):
+        code, _, stderr = run_cli(["video", src, "-o", tmp_path / "out", "--engine", "flat", "--overwrite"], capsys)
+        assert code != 0 and stderr.count("error:") == 1 and "take.timecodes.txt" in stderr
+        assert notes.read_text() == "someone's own notes" and not list((tmp_path / "out").glob("take.*.png"))
+    notes.unlink()
+    assert run_cli(["video", variable, "-o", tmp_path / "out", "--engine", "flat"], capsys)[0] == 0
+    assert notes.exists()
+    # the same frames again from the constant-rate take: the earlier run's times would be wrong, so they go
+    assert run_cli(["video", constant, "-o", tmp_path / "out", "--engine", "flat", "--overwrite"], capsys)[0] == 0
+    assert not notes.exists()
+    # another video's frames in the folder do not touch this one's times
+    src = _planned_video(tmp_path / "other.mp4", times_ms=[0, 83, 250, 333])
+    FolderSink(tmp_path / "out" / "other.####.png", src.frames, src, {"engine": "flat"}).close()
+    assert (tmp_path / "out" / "other.timecodes.txt").exists() and (tmp_path / "out" / "x.png").exists()
+
+
+def test_frames_past_the_videos_times_follow_at_its_average_rate(tmp_path, monkeypatch, caplog):
+    from fractions import Fraction as F
+
+    from alacgan_batch import video
+    from alacgan_batch.sinks import FolderSink
+
+    src = _planned_video(tmp_path / "take.mp4", times_ms=[0, 83, 250, 333])
+    # a decoder that gave one frame more than there were packets
+    monkeypatch.setattr(video, "variable_frame_times", lambda path: (F(0), F(1, 12), F(1, 4)))
+    FolderSink(tmp_path / "out", src.frames, src, {"engine": "flat"}).close()
+    lines = (tmp_path / "out" / "take.timecodes.txt").read_text().splitlines()[1:]
+    past = 250 + 1000 / float(src.info.fps)  # the average rate the container reports
+    assert [float(x) for x in lines] == pytest.approx([0, 83.333, 250, past], abs=0.01)
+    assert "4 frames for the video's 3 frame times" in caplog.text
 
 
 def test_prores4444_with_transparent_background_keeps_an_alpha_plane(tmp_path, capsys):
@@ -97,7 +144,9 @@ def test_prores4444_with_transparent_background_keeps_an_alpha_plane(tmp_path, c
     assert first[30, 30, 3] > 245 and first[30, 30, 1] > 150  # the hinted region is opaque green
 
 
+@pytest.mark.skipif(not av.codec.codecs_available.issuperset({"libvpx-vp9"}), reason="no libvpx-vp9 in this PyAV")
 def test_lines_in_the_alpha_of_a_vp9_webm_are_read_as_lines(tmp_path, capsys):
+    # the flat engine colours them: lines read from the alpha (the decoder) and an opaque output (compose)
     # lines as a compositor renders them: black, held only by the alpha plane over transparent paper
     frames = []
     for i in range(4):
@@ -130,7 +179,7 @@ def test_propagation_never_crosses_a_cut(tmp_path, capsys):
         image = cv2.imread(str(tmp_path / "frames" / f"f.{i:04d}.png"), cv2.IMREAD_UNCHANGED)
         red = (image[..., 2] > 200) & (image[..., 1] < 60) & (image[..., 0] < 60) & (image[..., 3] > 200)
         assert (red.sum() > 50) == (i < 4), f"frame {i}"
-    assert not (tmp_path / "frames" / "timecodes.txt").exists()  # a constant rate needs none
+    assert not (tmp_path / "frames" / "take.timecodes.txt").exists()  # a constant rate needs none
 
     code, _, stderr = run_cli(["video", src, "--hints", f"{hint}@0", "-o", tmp_path / "x.mp4", "--engine", "flat",
                                "--on-missing-hints", "error"], capsys)
