@@ -216,12 +216,13 @@ def _count_pairs(keys: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return present, counts[present]
 
 
-def _back_projection(flow_bwd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each target pixel comes from by the backward flow, rounded -> HxW flat index of that source pixel
-    (clipped to the frame) and HxW bool: whether it lies inside the frame."""
-    height, width = flow_bwd.shape[:2]
-    sx = np.rint(np.arange(width) + flow_bwd[..., 0])  # float64, as the stroke pixels' own positions
-    sy = np.rint(np.arange(height)[:, None] + flow_bwd[..., 1])
+def _back_projection(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel lands by `flow` (from its frame to the other), rounded -> HxW flat index of that pixel of
+    the other frame (clipped to the frame) and HxW bool: whether it lies inside the frame. With the backward
+    flow: where each target pixel comes from; with the forward flow (track_regions_forward): where it goes."""
+    height, width = flow.shape[:2]
+    sx = np.rint(np.arange(width) + flow[..., 0])  # float64, as the stroke pixels' own positions
+    sy = np.rint(np.arange(height)[:, None] + flow[..., 1])
     inside = (sx >= 0) & (sx < width) & (sy >= 0) & (sy < height)
     flat = np.clip(sy, 0, height - 1).astype(np.intp) * width + np.clip(sx, 0, width - 1).astype(np.intp)
     return flat, inside
@@ -533,7 +534,7 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
     source -> target flow), a region track_regions does not place is followed forward (track_regions_forward,
     with REGION_CARRY_AREA whatever `area` is: its flows are not checked both ways).
     `matched` (int64 per target region, -1 none: lost_region_sources) gives a region without strokes the colour
-    of the source region its outline was matched to, first.
+    of the source region its outline was matched to, first (one already painted so keeps its strokes).
     A source region whose continuation is known gives its colour to no other region: one `matched` to a region,
     and, with `forward`, one the forward flow carries CONTINUED_SHARE of into regions that hold its colour.
     The carried stroke is the region's core (pixels at least half its inner radius from its lines), so it
@@ -544,8 +545,9 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
     carried = np.full(len(has_strokes), -1, np.int64)
     continued = np.zeros(len(source_colored), bool)
     if matched is not None:
-        carried = np.where(~has_strokes & (matched >= 0) & source_colored[np.maximum(matched, 0)], matched, -1)
-        continued[carried[carried >= 0]] = True
+        known = (matched >= 0) & source_colored[np.maximum(matched, 0)]
+        carried = np.where(~has_strokes & known, matched, -1)
+        continued[matched[known]] = True
     placed = has_strokes | (carried >= 0)
     if forward is not None:
         target_color[carried >= 0] = source_color[carried[carried >= 0]]
@@ -555,7 +557,7 @@ def carry_region_colors(strokes: np.ndarray, labels_target: np.ndarray, strokes_
     # tracked back to a region without colour, or to one continued elsewhere: none
     carried = np.where(givers[np.maximum(tracked, 0)] & (tracked >= 0), tracked, carried)
     if forward is not None:
-        lost = ~placed & (tracked < 0)  # tracked back to a region without colour is placed: left as it is
+        lost = ~placed & (tracked < 0)  # tracked back to a region without colour or continued: left as it is
         if lost[1:].any():
             followed = track_regions_forward(labels_target, labels_source, forward, flow_bwd, only=lost,
                                              sources=givers)
@@ -770,7 +772,8 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
     (match_lost_regions). Then, between two keyframes, the finished frames get one matching pass each way
     (small regions flow could not follow, matched as a whole), and last one sweep each way that gives a
     region still without strokes the colour of the region it comes from in the frame beside it (round-trip
-    checked flows, any area ratio). Beyond the keyframes every step is matched so. The keyframes take part
+    checked flows, any area ratio; a region the chain or that pass matched by its outline goes on in its
+    match and gives its colour to no other). Beyond the keyframes every step is matched so. The keyframes take part
     in the matching and the sweep: their own strokes stay exactly as drawn, and a region the artist left
     without strokes there may take the colour it has in the frame beside it (a part hinted on one keyframe
     only keeps its colour on the other).
@@ -851,8 +854,11 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
         return flows[(a, b)]
 
     def match(i: int, j: int, strokes: np.ndarray, strokes_j: np.ndarray,
-              only: Literal["big", "small"] | None = None) -> np.ndarray:
-        return match_lost_regions(strokes, labels_of(i), cov(i), strokes_j, labels_of(j), cov(j), flow(i, j), only)
+              only: Literal["big", "small"] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Frame i's strokes with its lost regions matched from frame j's (match_lost_regions), and the matches."""
+        sources = lost_region_sources(strokes, labels_of(i), cov(i), strokes_j, labels_of(j), cov(j), flow(i, j),
+                                      only)
+        return _paint_cores(strokes, labels_of(i), sources, region_stroke_colors(labels_of(j), strokes_j)[0]), sources
 
     def walk(start: int, stop: int, outer: bool = False) -> Iterator[tuple[int, np.ndarray]]:
         """Strokes of keyframe `start` carried step by step to each frame up to `stop` (exclusive).
@@ -874,10 +880,12 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
                 if carry_regions:
                     moved = lost_region_sources(warped, labels_of(i), cov(i), current, labels_of(prev), cov(prev),
                                                 flow(i, prev), only="big")
+                    if not outer:
+                        chain_matches[i, prev] = moved
                     carried = carry_region_colors(warped, labels_of(i), current, labels_of(prev), flow(i, prev),
                                                   forward=flow(prev, i), matched=moved)
                     # the big regions were searched for above, with the same frames: only the small ones are left
-                    current = match(i, prev, carried, current, only="small") if outer else carried
+                    current = match(i, prev, carried, current, only="small")[0] if outer else carried
                 else:
                     current = warped
             yield i, current
@@ -890,6 +898,9 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
         for pair in [p for p in flows if not (keep(p[0]) and keep(p[1]))]:
             del flows[pair]
 
+    # (frame, frame before it in a chain between keyframes) -> the chain's outline matches there: the sweep
+    # keeps their sources continued
+    chain_matches: dict[tuple[int, int], np.ndarray] = {}
     # a keyframe keeps its strokes exactly; its regions without strokes may still be matched from a neighbour
     keyframe_strokes = {k: key_hints[k].copy() for k in keys}
     # before the first keyframe and after the last, one chain: each frame is final as soon as it is reached
@@ -922,12 +933,19 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
             passes = ((range(k1 + 1, k2 + 1), -1), (range(k2 - 1, k1 - 1, -1), 1))
             for order, step in passes:  # the outline match first: the stricter test, as in the chains
                 for i in order:
-                    merged[i] = match(i, i + step, merged[i], merged[i + step])
+                    merged[i], moved = match(i, i + step, merged[i], merged[i + step], only="big")
+                    merged[i] = match(i, i + step, merged[i], merged[i + step], only="small")[0]
+                    chained = chain_matches.pop((i, i + step), None)
+                    # a big region matched here or in the chain (the wide search: all of it moved) continues its
+                    # source, in the sweep as in the chains: that source gives its colour to no other region. A
+                    # small one is often a piece of its source (an arm beside the body), which goes on in others
+                    chain_matches[i, i + step] = moved if chained is None else np.where(moved >= 0, moved, chained)
             for order, step in passes:
                 for i in order:
                     j = i + step
                     merged[i] = carry_region_colors(merged[i], labels_of(i), merged[j], labels_of(j), flow(i, j),
-                                                    flow(j, i), area=SWEEP_AREA, forward=flow(j, i))
+                                                    flow(j, i), area=SWEEP_AREA, forward=flow(j, i),
+                                                    matched=chain_matches.pop((i, j)))
             keyframe_strokes[k1], keyframe_strokes[k2] = merged.pop(k1), merged.pop(k2)
         finish(k1, keyframe_strokes.pop(k1))
         for i in range(k1 + 1, k2):

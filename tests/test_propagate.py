@@ -482,6 +482,10 @@ def test_a_region_matched_by_its_outline_takes_its_sources_colour_and_no_other_r
     assert (_pixels(carried, BLUE) & bar).sum() > 500 and np.array_equal(_pixels(carried, BLUE), _pixels(carried) & bar)
     assert not (_pixels(carried) & strip).any()
     assert np.array_equal(carried[~bar], strokes[~bar])
+    # the bar already painted by the match, as the sweep between keyframes does it: its source is still continued
+    again = propagate.carry_region_colors(carried, labels_target, strokes_source, labels_source, flow, forward=flow,
+                                          matched=matched)
+    assert np.array_equal(again, carried)
     # the region holding strokes already keeps them: a match is for regions without
     kept = propagate.carry_region_colors(_stroke((50, 80), RED), labels_target, strokes_source, labels_source, flow,
                                          matched=matched)
@@ -658,3 +662,33 @@ def test_a_frame_without_lines_gives_a_flat_flow_feature_without_overflow():
         warnings.simplefilter("error")  # the distance to no line at all is huge: no overflow on the way to white
         feature = propagate._line_feature(np.zeros((64, 80), np.float32))
     assert feature.dtype == np.uint8 and (feature == 255).all()
+
+
+def test_the_sweep_between_keyframes_keeps_the_chains_outline_matches(monkeypatch):
+    # a source region the chain matched by its outline goes on in its match: the sweep's carry must be told, or
+    # it gives that colour to the paper the occluder uncovered after all
+    coverages = [_bar_and_box(40), _bar_and_box(60), _bar_and_box(80)]
+    keys = {0: _stroke((55, 80), BLUE) + _stroke((140, 30), GREEN),
+            2: _stroke((95, 80), BLUE) + _stroke((140, 30), GREEN)}
+    real_sources, real_carry = propagate.lost_region_sources, propagate.carry_region_colors
+    chain, sweep = [], []
+
+    def sources(*args, **kwargs):
+        found = real_sources(*args, **kwargs)
+        if kwargs.get("only") == "big":  # the chains' wide search: make it find something the sweep's own pass does not
+            found = found.copy()
+            found[1] = 1
+            chain.append(found)
+        return found
+
+    def carry(*args, area=propagate.REGION_CARRY_AREA, forward=None, matched=None):
+        if area == propagate.SWEEP_AREA:
+            sweep.append(matched)
+        return real_carry(*args, area=area, forward=forward, matched=matched)
+
+    monkeypatch.setattr(propagate, "lost_region_sources", sources)
+    monkeypatch.setattr(propagate, "carry_region_colors", carry)
+    propagate_hints(coverages, keys)
+    assert len(chain) == 2 and len(sweep) == 4  # frame 1 from each keyframe; frames 2, 1 and 1, 0 in the sweep
+    # frame 1's two sweep carries (from frame 0 and from frame 2) hold the chains' match of its region 1
+    assert sum(m is not None and m[1] == 1 for m in sweep) == 2
