@@ -637,7 +637,20 @@ def match_lost_regions(strokes: np.ndarray, labels_target: np.ndarray, coverage_
     """
     matched = lost_region_sources(strokes, labels_target, coverage_target, strokes_source, labels_source,
                                   coverage_source, flow_bwd, only)
+    return _paint_matches(strokes, labels_target, matched, strokes_source, labels_source)
+
+
+def _paint_matches(strokes: np.ndarray, labels_target: np.ndarray, matched: np.ndarray, strokes_source: np.ndarray,
+                   labels_source: np.ndarray) -> np.ndarray:
+    """`strokes` with each region `matched` (lost_region_sources) painted, in its core, its source region's colour."""
     return _paint_cores(strokes, labels_target, matched, region_stroke_colors(labels_source, strokes_source)[0])
+
+
+def _big_regions(labels: np.ndarray, area: np.ndarray | None = None) -> np.ndarray:
+    """Per region: bigger than LOST_REGION_MAX_SHARE of the frame (lost_region_sources' wide search). `area`: the
+    regions' pixel counts, where already counted."""
+    area = np.bincount(labels.ravel()) if area is None else area
+    return area > LOST_REGION_MAX_SHARE * labels.size
 
 
 def lost_region_sources(strokes: np.ndarray, labels_target: np.ndarray, coverage_target: np.ndarray,
@@ -668,11 +681,11 @@ def lost_region_sources(strokes: np.ndarray, labels_target: np.ndarray, coverage
     n_target = int(labels_target.max()) + 1
     has_strokes = stroked_regions(labels_target, strokes)
     area_target = np.bincount(labels_target.ravel(), minlength=n_target)
+    big = _big_regions(labels_target, area_target)
     lost = np.flatnonzero(~has_strokes & (area_target >= 4))
     lost = lost[lost > 0]
     if only is not None:
-        big = area_target[lost] > LOST_REGION_MAX_SHARE * height * width
-        lost = lost[big if only == "big" else ~big]
+        lost = lost[big[lost] if only == "big" else ~big[lost]]
     matched = np.full(n_target, -1, np.int64)
     source_colored = region_stroke_colors(labels_source, strokes_source)[1]
     if not len(lost) or not source_colored.any():
@@ -709,7 +722,7 @@ def lost_region_sources(strokes: np.ndarray, labels_target: np.ndarray, coverage
         by, bx = np.nonzero(ring & target_lines[y0:y1, x0:x1])
         if len(by) < 8:  # too little outline to match
             continue
-        if area_target[r] > LOST_REGION_MAX_SHARE * height * width:
+        if big[r]:
             # a big region lost by flow: an occluder sweeping across faster than flow follows; its outline is
             # distinctive enough to search every shift within reach (a sample of it, for speed). Not so an
             # outline that is one straight line (a background strip beside a pillar): it fits anywhere along
@@ -858,7 +871,7 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
         """Frame i's strokes with its lost regions matched from frame j's (match_lost_regions), and the matches."""
         sources = lost_region_sources(strokes, labels_of(i), cov(i), strokes_j, labels_of(j), cov(j), flow(i, j),
                                       only)
-        return _paint_cores(strokes, labels_of(i), sources, region_stroke_colors(labels_of(j), strokes_j)[0]), sources
+        return _paint_matches(strokes, labels_of(i), sources, strokes_j, labels_of(j)), sources
 
     def walk(start: int, stop: int, outer: bool = False) -> Iterator[tuple[int, np.ndarray]]:
         """Strokes of keyframe `start` carried step by step to each frame up to `stop` (exclusive).
@@ -933,12 +946,12 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
             passes = ((range(k1 + 1, k2 + 1), -1), (range(k2 - 1, k1 - 1, -1), 1))
             for order, step in passes:  # the outline match first: the stricter test, as in the chains
                 for i in order:
-                    merged[i], moved = match(i, i + step, merged[i], merged[i + step], only="big")
-                    merged[i] = match(i, i + step, merged[i], merged[i + step], only="small")[0]
-                    chained = chain_matches.pop((i, i + step), None)
+                    merged[i], moved = match(i, i + step, merged[i], merged[i + step])
                     # a big region matched here or in the chain (the wide search: all of it moved) continues its
                     # source, in the sweep as in the chains: that source gives its colour to no other region. A
                     # small one is often a piece of its source (an arm beside the body), which goes on in others
+                    moved = np.where(_big_regions(labels_of(i)), moved, -1)
+                    chained = chain_matches.pop((i, i + step), None)
                     chain_matches[i, i + step] = moved if chained is None else np.where(moved >= 0, moved, chained)
             for order, step in passes:
                 for i in order:

@@ -673,12 +673,19 @@ def test_the_sweep_between_keyframes_keeps_the_chains_outline_matches(monkeypatc
     real_sources, real_carry = propagate.lost_region_sources, propagate.carry_region_colors
     chain, sweep = [], []
 
+    small = []
+
     def sources(*args, **kwargs):
-        found = real_sources(*args, **kwargs)
+        found = real_sources(*args, **kwargs).copy()
         if kwargs.get("only") == "big":  # the chains' wide search: make it find something the sweep's own pass does not
-            found = found.copy()
             found[1] = 1
             chain.append(found)
+        elif len(args) < 8 or args[7] is None:  # the sweep's own pass: make it match a small region (the box)
+            area = np.bincount(args[1].ravel())
+            box = int(np.argmin(np.where(area > 0, area, area.max() + 1)[1:])) + 1
+            assert box != 1 and area[box] < propagate.LOST_REGION_MAX_SHARE * args[1].size
+            found[box] = 1
+            small.append(box)
         return found
 
     def carry(*args, area=propagate.REGION_CARRY_AREA, forward=None, matched=None):
@@ -692,3 +699,5 @@ def test_the_sweep_between_keyframes_keeps_the_chains_outline_matches(monkeypatc
     assert len(chain) == 2 and len(sweep) == 4  # frame 1 from each keyframe; frames 2, 1 and 1, 0 in the sweep
     # frame 1's two sweep carries (from frame 0 and from frame 2) hold the chains' match of its region 1
     assert sum(m is not None and m[1] == 1 for m in sweep) == 2
+    # a small region the sweep matched is often a piece of its source: that source may go on in other pieces
+    assert len(small) == 4 and all(m[box] != 1 for m, box in zip(sweep, small, strict=True))
