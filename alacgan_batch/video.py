@@ -101,15 +101,19 @@ def _video_stream(container: av.container.InputContainer, path: Path) -> av.vide
 _ALPHA_DECODERS = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 
 
+def _own_decode(packet: av.Packet) -> list[av.VideoFrame]:
+    return packet.decode()
+
+
 def _decoder(stream: av.video.stream.VideoStream) -> Callable[[av.Packet], list[av.VideoFrame]]:
     """What decodes the stream's packets: its own codec context, or libvpx's where a WebM track carries alpha."""
     name = _ALPHA_DECODERS.get(stream.codec_context.name)
     if name is None or stream.metadata.get("alpha_mode") != "1":
-        return lambda packet: packet.decode()
+        return _own_decode
     if not _codec_available(name, "r"):
         log.warning("this PyAV build has no %s decoder: the alpha of the %s track is not read", name,
                     stream.codec_context.name)
-        return lambda packet: packet.decode()
+        return _own_decode
     context = av.CodecContext.create(name, "r")
     context.extradata = stream.codec_context.extradata
     context.width, context.height = stream.codec_context.width, stream.codec_context.height
@@ -119,16 +123,25 @@ def _decoder(stream: av.video.stream.VideoStream) -> Callable[[av.Packet], list[
 
 def _first_frame(
     container: av.container.InputContainer, stream: av.video.stream.VideoStream, path: Path
-) -> av.VideoFrame | None:
-    """Decode up to the first frame: alpha, true pixel format and the display matrix live on frames."""
+) -> tuple[av.VideoFrame | None, float]:
+    """Decode up to the first frame: alpha, true pixel format and the display matrix live on frames.
+
+    Returns the frame and its display rotation (counter-clockwise degrees). Where libvpx decodes the alpha of a
+    WebM, the rotation is read from the stream's own decoder: the display matrix is the stream's side data,
+    which only its own codec context hands on to the frames.
+    """
     decode = _decoder(stream)
+    rotation: float | None = None
     try:
         for packet in container.demux(stream):
+            if decode is not _own_decode and rotation is None:
+                own = packet.decode()
+                rotation = own[0].rotation if own else None
             for frame in decode(packet):
-                return frame
+                return frame, frame.rotation if rotation is None else rotation
     except av.FFmpegError as exc:
         raise InputError(f"{path}: cannot decode the video stream ({_av_reason(exc)})") from exc
-    return None
+    return None, 0.0
 
 
 def _frame_rate(stream: av.video.stream.VideoStream) -> Fraction:
@@ -207,7 +220,7 @@ def probe(path: Path) -> VideoInfo:
     path = Path(path)
     with _open_input(path) as container:
         stream = _video_stream(container, path)
-        first = _first_frame(container, stream, path)
+        first, rotation_ccw = _first_frame(container, stream, path)
         ctx = stream.codec_context
         width = first.width if first is not None else stream.width
         height = first.height if first is not None else stream.height
@@ -215,7 +228,7 @@ def probe(path: Path) -> VideoInfo:
             raise InputError(f"{path}: the video stream has no frame size")
         pix_fmt = first.format.name if first is not None else (ctx.pix_fmt or "unknown")
         # av_display_rotation_get() (frame.rotation) is counter-clockwise; store the clockwise turn.
-        rotation = (-round(first.rotation / 90) * 90) % 360 if first is not None else 0
+        rotation = (-round(rotation_ccw / 90) * 90) % 360
         sar = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
         return VideoInfo(
             width=width,

@@ -122,12 +122,15 @@ def make_video(
     return path
 
 
-def write_webm_with_alpha(path: Path, frames: list[np.ndarray], fps: int = 24, encoder: str = "libvpx-vp9") -> Path:
+def write_webm_with_alpha(path: Path, frames: list[np.ndarray], fps: int = 24, encoder: str = "libvpx-vp9",
+                          rotation_ccw: int = 0) -> Path:
     """RGBA frames into a WebM whose alpha rides beside the colour, as libvpx and Matroska keep it."""
     with av.open(str(path), "w") as container:
         # libvpx's VP8 encodes alpha only without alt-ref frames
         stream = container.add_stream(encoder, rate=fps, options={"auto-alt-ref": "0"})
         stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuva420p"
+        if rotation_ccw:
+            stream.set_display_rotation(rotation_ccw)
         for frame in frames:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgba")))
         container.mux(stream.encode())

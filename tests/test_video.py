@@ -299,6 +299,16 @@ def test_the_alpha_of_a_vp8_or_vp9_webm_is_read(tmp_path: Path, encoder: str) ->
         assert got[:, : W // 2 - 2, 3].max() <= 8 and got[:, W // 2 + 2 :, 3].min() >= 247
 
 
+def test_a_rotated_alpha_webm_keeps_its_rotation(tmp_path: Path) -> None:
+    # libvpx decodes the alpha, but the display matrix reaches only the frames of the stream's own decoder
+    if not _has_encoder("libvpx-vp9"):
+        pytest.skip("this PyAV build has no libvpx-vp9")
+    out = write_webm_with_alpha(tmp_path / "rotated.webm", _half_transparent(4), rotation_ccw=-90)
+    info = probe(out)
+    assert info.has_alpha and info.rotation == 90
+    assert _read_all(out)[0].shape == (H, W, 4)
+
+
 @_needs("prores4444")
 def test_prores4444_keeps_alpha(tmp_path: Path) -> None:
     out = tmp_path / "alpha.mov"
