@@ -136,6 +136,23 @@ def test_the_flat_engine_on_lines_in_alpha_keeps_hinted_regions_opaque(tmp_path,
     assert result[20, 42, 3] == 0
 
 
+@pytest.mark.parametrize("trace", [(230, 30, 30), (90, 160, 240)])  # red; a light blue, as bright as mid-grey
+def test_a_colour_trace_line_is_a_region_border_and_stays_as_drawn(trace, tmp_path, capsys):
+    # production line art: a shadow border drawn in colour splits the box in two, as a black line would
+    paper = np.full((48, 64, 3), 255, np.uint8)
+    cv2.rectangle(paper, (8, 8), (56, 40), (0, 0, 0), 2)
+    cv2.line(paper, (32, 8), (32, 40), trace, 2)
+    write_image(tmp_path / "trace" / "t.0001.png", paper)
+    hint = write_image(tmp_path / "key.png", stroke_image((48, 64), (18, 24), (0, 200, 0), radius=3))
+    code, _, stderr = run_cli(["colorize", tmp_path / "trace", "--hints", hint, "--engine", "flat", "-o",
+                               tmp_path / "out"], capsys)
+    assert code == 0, stderr
+    result = cv2.cvtColor(cv2.imread(str(tmp_path / "out" / "t.0001.png"), cv2.IMREAD_UNCHANGED), cv2.COLOR_BGRA2RGBA)
+    assert np.array_equal(result[24, 18], [0, 200, 0, 255])  # the hinted side takes the stroke's green
+    assert result[24, 44, 3] == 0  # the stroke stops at the trace line: the other side stays unfilled
+    assert np.array_equal(result[24, 32], [*trace, 255])  # the trace line keeps its colour in the output
+
+
 def _one_frame(tmp_path):
     from helpers import draw_frame
 
