@@ -11,7 +11,7 @@ frames (metrics.py, CIE76 deltaE, paper pixels only):
 - flicker by area: the same, each region weighted by its area (what a viewer sees more of);
 - "+-": the standard error of the flicker, from its spread over the shots. A few shots with a fast occluder
   give most of it, so 16 shots pin the mean down to about +-0.35 dE at 12 frames (+-0.6 on the set the README
-  also quotes), 96 shots (--shots 96 --jobs 2) to about +-0.2;
+  also quotes), 96 shots (--shots 96 --jobs 2) to about +-0.2, 480 shots to about +-0.08 (flat: 16 min on 2 cores);
 - seconds per frame for the whole pipeline (plan + colour + write).
 
     python benchmarks/sequences.py [--engines flat,network,network+nolock,network+flatten,hybrid]
