@@ -951,7 +951,7 @@ def propagate_hints(coverages: Sequence[np.ndarray], key_hints: dict[int, np.nda
                     # source, in the sweep as in the chains: that source gives its colour to no other region. A
                     # small one is often a piece of its source (an arm beside the body), which goes on in others
                     moved = np.where(_big_regions(labels_of(i)), moved, -1)
-                    chained = chain_matches.pop((i, i + step), None)
+                    chained = chain_matches.get((i, i + step))
                     chain_matches[i, i + step] = moved if chained is None else np.where(moved >= 0, moved, chained)
             for order, step in passes:
                 for i in order:

@@ -60,6 +60,15 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
+def has_encoder(name: str) -> bool:
+    """Whether this PyAV build can encode with `name` (asked of libav directly, not of the code under test)."""
+    try:
+        av.codec.Codec(name, "w")
+    except (av.FFmpegError, ValueError):
+        return False
+    return True
+
+
 def add_audio(container: av.container.OutputContainer, encoder: str = "aac") -> av.audio.stream.AudioStream:
     # Streams must all exist before the first packet is muxed (that writes the header).
     stream = container.add_stream(encoder, rate=48000)

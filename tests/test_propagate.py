@@ -671,9 +671,7 @@ def test_the_sweep_between_keyframes_keeps_the_chains_outline_matches(monkeypatc
     keys = {0: _stroke((55, 80), BLUE) + _stroke((140, 30), GREEN),
             2: _stroke((95, 80), BLUE) + _stroke((140, 30), GREEN)}
     real_sources, real_carry = propagate.lost_region_sources, propagate.carry_region_colors
-    chain, sweep = [], []
-
-    small = []
+    chain, sweep, small = [], [], []
 
     def sources(*args, **kwargs):
         found = real_sources(*args, **kwargs).copy()

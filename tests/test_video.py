@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 import pytest
 from helpers import add_audio as _add_audio
+from helpers import has_encoder as _has_encoder
 from helpers import make_video as _make_video
 from helpers import mux_audio as _mux_audio
 from helpers import write_webm_with_alpha
@@ -33,14 +34,6 @@ from alacgan_batch.video import (
 )
 
 W, H = 64, 48
-
-
-def _has_encoder(name: str) -> bool:
-    try:
-        av.codec.Codec(name, "w")
-    except (av.FFmpegError, ValueError):
-        return False
-    return True
 
 
 def _needs(codec: str) -> pytest.MarkDecorator:

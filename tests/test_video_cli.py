@@ -7,7 +7,16 @@ import av
 import cv2
 import numpy as np
 import pytest
-from helpers import draw_frame, make_video, run_cli, snapshot, stroke_image, write_image, write_webm_with_alpha
+from helpers import (
+    draw_frame,
+    has_encoder,
+    make_video,
+    run_cli,
+    snapshot,
+    stroke_image,
+    write_image,
+    write_webm_with_alpha,
+)
 
 from alacgan_batch.layers import Layers, recompose
 from alacgan_batch.video import VideoReader, probe
@@ -15,7 +24,7 @@ from alacgan_batch.video import VideoReader, probe
 SIZE = (64, 96)  # height, width: even (h264), not multiples of 16
 
 
-def lineart_video(path, n=8, cut_at=None, audio=True):
+def lineart_video(path, n=8, cut_at=None, audio=True, times_ms=None):
     frames = []
     for i in range(n):
         if cut_at is not None and i >= cut_at:  # an unrelated drawing after the cut
@@ -25,7 +34,7 @@ def lineart_video(path, n=8, cut_at=None, audio=True):
         else:
             grey = draw_frame(SIZE, shift=i)
         frames.append(np.repeat(grey[..., None], 3, axis=2))
-    return make_video(path, frames, fps=12, audio=audio)
+    return make_video(path, frames, fps=12, audio=audio, times_ms=times_ms)
 
 
 def test_video_in_video_out_keeps_count_fps_size_and_audio(tmp_path, tiny_model, capsys):
@@ -47,8 +56,7 @@ def test_video_in_video_out_keeps_count_fps_size_and_audio(tmp_path, tiny_model,
 def test_a_variable_frame_rate_video_comes_out_with_its_frame_times(tmp_path, capsys):
     # a phone's pencil test: drawings held for one, two or three ticks; the audio must stay on the same drawing
     times_ms = [0, 83, 167, 333, 417, 500, 667, 750]
-    frames = [np.repeat(draw_frame(SIZE, shift=i)[..., None], 3, axis=2) for i in range(8)]
-    src = make_video(tmp_path / "take.mp4", frames, fps=12, audio=True, times_ms=times_ms)
+    src = lineart_video(tmp_path / "take.mp4", times_ms=times_ms)
     hint = write_image(tmp_path / "key.png", stroke_image(SIZE, (30, 30), (255, 0, 0)))
     code, _, stderr = run_cli(["video", src, "--hints", f"{hint}@0", "-o", tmp_path / "out.mp4", "--engine", "flat"],
                               capsys)
@@ -73,8 +81,7 @@ def test_a_variable_frame_rate_video_comes_out_with_its_frame_times(tmp_path, ca
 def _planned_video(path, times_ms=None, n=4):
     from alacgan_batch.sources import VideoSource
 
-    frames = [np.repeat(draw_frame(SIZE, shift=i)[..., None], 3, axis=2) for i in range(n)]
-    source = VideoSource.open(make_video(path, frames, fps=12, times_ms=times_ms))
+    source = VideoSource.open(lineart_video(path, n=n, audio=False, times_ms=times_ms))
     list(source)  # the plan pass, which makes the frame list
     return source
 
@@ -93,8 +100,7 @@ def test_frame_times_never_replace_a_file_no_run_wrote_and_a_run_removes_only_it
     from alacgan_batch.sinks import FolderSink
 
     (tmp_path / "vfr").mkdir()
-    variable = make_video(tmp_path / "vfr" / "take.mp4", [np.repeat(draw_frame(SIZE, shift=i)[..., None], 3, 2)
-                                                         for i in range(4)], fps=12, times_ms=[0, 83, 250, 333])
+    variable = lineart_video(tmp_path / "vfr" / "take.mp4", n=4, audio=False, times_ms=[0, 83, 250, 333])
     constant = lineart_video(tmp_path / "take.mp4", n=4, audio=False)
     notes = write_image(tmp_path / "out" / "x.png", np.zeros((4, 4), np.uint8)).with_name("take.timecodes.txt")
     notes.write_text("someone's own notes")
@@ -144,7 +150,7 @@ def test_prores4444_with_transparent_background_keeps_an_alpha_plane(tmp_path, c
     assert first[30, 30, 3] > 245 and first[30, 30, 1] > 150  # the hinted region is opaque green
 
 
-@pytest.mark.skipif(not av.codec.codecs_available.issuperset({"libvpx-vp9"}), reason="no libvpx-vp9 in this PyAV")
+@pytest.mark.skipif(not has_encoder("libvpx-vp9"), reason="no libvpx-vp9 in this PyAV")
 def test_lines_in_the_alpha_of_a_vp9_webm_are_read_as_lines(tmp_path, capsys):
     # the flat engine colours them: lines read from the alpha (the decoder) and an opaque output (compose)
     # lines as a compositor renders them: black, held only by the alpha plane over transparent paper
